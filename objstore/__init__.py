@@ -1,0 +1,1 @@
+"""objstore: a Swift-compatible distributed object store."""

@@ -1,0 +1,24 @@
+"""Packaging for objstore: the object store (objstore/) and its ring (ring/)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="objstore",
+    version="0.1.0",
+    description="A Swift-compatible distributed object store",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["objstore", "objstore.*", "ring", "ring.*"]),
+    package_data={"ring": ["py.typed"]},
+    install_requires=[
+        "msgpack>=1.0",
+    ],
+    extras_require={
+        "test": ["pytest>=7.4"],
+    },
+    entry_points={
+        "console_scripts": [
+            "objstore-ring-builder = ring.cli:main",
+        ],
+    },
+)
