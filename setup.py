@@ -14,7 +14,7 @@ setup(
         "msgpack>=1.0",
     ],
     extras_require={
-        "test": ["pytest>=7.4"],
+        "test": ["pytest>=7.4", "mypy>=1.5"],
     },
     entry_points={
         "console_scripts": [

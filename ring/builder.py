@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import gc
 import math
 import os
 import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from ring.devices import Device, check_port, matches, normalize_ip
@@ -48,11 +49,17 @@ def now_minutes() -> int:
 
 @dataclasses.dataclass(frozen=True)
 class RebalanceResult:
+    """What a rebalance did. Unpacks like Swift's result:
+    ``moved, balance, removed = builder.rebalance()``."""
+
     parts_moved: int
     balance: float
     removed_devices: list[Device]
     dispersion: float
     held_back: bool  # min_part_hours kept a wanted move from happening
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.parts_moved, self.balance, self.removed_devices))
 
 
 class RingBuilder:
@@ -73,6 +80,9 @@ class RingBuilder:
         self.id = uuid.uuid4().hex
         self.dispersion = 0.0
         self.changed_since_rebalance = False
+        # (ids of the rows counted, counts): rows are replaced, never edited,
+        # by everything but a test that damages a table on purpose
+        self._counted: tuple[list[int], dict[int, int]] | None = None
 
     @classmethod
     def from_ring(cls, data: RingData, min_part_hours: int = 1) -> RingBuilder:
@@ -210,6 +220,17 @@ class RingBuilder:
 
     def rebalance(self, seed: int | None = None) -> RebalanceResult:
         """Move replicas toward the plan; see the module docstring."""
+        # Placement allocates millions of small objects and no cycles; the
+        # cyclic collector would rescan them all many times over.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._rebalance(seed)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _rebalance(self, seed: int | None) -> RebalanceResult:
         weighted = self.weighted_devs()
         needed = math.ceil(self.replicas)
         if len(weighted) < needed:
@@ -268,11 +289,16 @@ class RingBuilder:
 
     def parts_per_device(self) -> dict[int, int]:
         """Partition-replicas held by each device id."""
+        table = self.table or []
+        key = [id(row) for row in table]
+        if self._counted is not None and self._counted[0] == key:
+            return self._counted[1]
         counts: Counter[int] = Counter()
-        for row in self.table or ():
+        for row in table:
             counts.update(row)
         counts.pop(NO_DEVICE, None)
-        return dict(counts)
+        self._counted = (key, dict(counts))
+        return self._counted[1]
 
     def parts_wanted(self) -> dict[int, float]:
         """Partition-replicas each device should hold by weight alone."""

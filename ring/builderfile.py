@@ -10,7 +10,7 @@ import array
 import sys
 from typing import Any, BinaryIO, Final
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from ring.atomic import write_atomically
 from ring.builder import RingBuilder

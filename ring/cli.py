@@ -21,8 +21,7 @@ from ring import builderfile
 from ring.builder import RingBuilder
 from ring.cli_output import DEVICE_HEADER, device_rows, dispersion_lines, summary
 from ring.devices import (
-    Device, DeviceStringError, check_port, normalize_ip, parse_new_device,
-    parse_search_value, parse_weight,
+    Device, check_port, normalize_ip, parse_new_device, parse_search_value, parse_weight,
 )
 from ring.exceptions import RingError
 from ring.reports import dispersion_report
@@ -200,13 +199,19 @@ def cmd_remove(cmd: Command) -> int:
     return EXIT_SUCCESS
 
 
-def cmd_set_weight(cmd: Command) -> int:
+def _pairs(cmd: Command, usage: str) -> tuple[list[tuple[str, str]], bool]:
+    """``<search-value> <value>`` pairs of a command, and its --yes."""
     confirmed = _pop_flag(cmd.args, "--yes", "-y")
     if not cmd.args or len(cmd.args) % 2:
-        raise CliError("set_weight takes <search-value> <weight> pairs")
-    for i in range(0, len(cmd.args), 2):
-        weight = parse_weight(cmd.args[i + 1])
-        for dev in _select(cmd, cmd.args[i], confirmed, "Update"):
+        raise CliError(usage)
+    return list(zip(cmd.args[::2], cmd.args[1::2])), confirmed
+
+
+def cmd_set_weight(cmd: Command) -> int:
+    pairs, confirmed = _pairs(cmd, "set_weight takes <search-value> <weight> pairs")
+    for search, text in pairs:
+        weight = parse_weight(text)
+        for dev in _select(cmd, search, confirmed, "Update"):
             cmd.builder.set_dev_weight(dev.id, weight)
             _out(f"{dev.describe()} weight set to {weight:g}")
     cmd.save()
@@ -223,12 +228,10 @@ def _parse_change(text: str) -> dict[str, Any]:
 
 
 def cmd_set_info(cmd: Command) -> int:
-    confirmed = _pop_flag(cmd.args, "--yes", "-y")
-    if not cmd.args or len(cmd.args) % 2:
-        raise CliError("set_info takes <search-value> <ip:port[Rip:port]/device_meta> pairs")
-    for i in range(0, len(cmd.args), 2):
-        change = _parse_change(cmd.args[i + 1])
-        devs = _select(cmd, cmd.args[i], confirmed, "Update")
+    pairs, confirmed = _pairs(cmd, "set_info takes <search-value> <ip:port[Rip:port]/device_meta> pairs")
+    for search, text in pairs:
+        change = _parse_change(text)
+        devs = _select(cmd, search, confirmed, "Update")
         if len(devs) > 1 and set(change) & {"ip", "port", "device"} == {"ip", "port", "device"}:
             raise CliError("one ip:port/device cannot be given to several devices")
         for dev in devs:
@@ -419,7 +422,7 @@ def run(argv: Sequence[str]) -> int:
         return EXIT_ERROR
     try:
         return handler(Command(builder_path, rest))
-    except (CliError, RingError, DeviceStringError) as err:
+    except (CliError, RingError) as err:
         _error(str(err))
         return EXIT_ERROR
     except BrokenPipeError:  # the reader (head, less) went away: not an error

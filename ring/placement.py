@@ -34,6 +34,7 @@ How:
 from __future__ import annotations
 
 import array
+import collections
 import itertools
 import random
 from collections import Counter
@@ -67,11 +68,13 @@ def rows_problem(table: Table, partitions: int) -> str | None:
 
 
 def deal(plan: ReplicaPlan, lengths: list[int], part_power: int, rng: random.Random) -> Table:
-    """A first placement for empty rows (see the module docstring)."""
+    """A first placement for empty rows (see the module docstring).
+
+    Slots are coded ``row << part_power | partition``, which is also their
+    index in one flat table, split into rows at the end."""
     tree = plan.tree
     partitions = 1 << part_power
     mask = partitions - 1
-    table = [array.array("H", [NO_DEVICE]) * n for n in lengths]
     shortest = min(lengths)
     order = list(range(shortest))
     rest = list(range(shortest, partitions))
@@ -80,26 +83,29 @@ def deal(plan: ReplicaPlan, lengths: list[int], part_power: int, rng: random.Ran
     order += rest
     items: list[int] = []
     for row, length in enumerate(lengths):
-        base = row << part_power
-        items.extend([base | p for p in order[:length]])
-    stack = [(ROOT, items)]
+        items.extend(map((row << part_power).__or__, order[:length]))
+    flat = array.array("H", [NO_DEVICE]) * (len(lengths) << part_power)
+    # (node, its slots in layered order, the length of each layer)
+    stack = [(ROOT, items, lengths)]
     while stack:
-        node, items = stack.pop()
+        node, items, layers = stack.pop()
         kids = tree.children[node]
         if not kids:
-            dev = tree.device_of[node]
-            for code in items:
-                table[code >> part_power][code & mask] = dev
+            collections.deque(map(flat.__setitem__, items, itertools.repeat(tree.device_of[node])), 0)
             continue
         if len(kids) == 1:
-            stack.append((kids[0], items))
+            stack.append((kids[0], items, layers))
             continue
         start = 0
         for kid in kids:
             share = items[start:start + plan.quota[kid]]
+            if tree.children[kid]:
+                stack.append((kid, *_relayer(share, start, layers, mask, rng)))
+            else:
+                stack.append((kid, share, [len(share)]))
             start += plan.quota[kid]
-            stack.append((kid, _relayer(share, mask, rng) if tree.children[kid] else share))
-    return table
+    return [flat[row << part_power:(row << part_power) + length]
+            for row, length in enumerate(lengths)]
 
 
 # Below the root, runs of this many slots keep their order when a node
@@ -108,14 +114,25 @@ def deal(plan: ReplicaPlan, lengths: list[int], part_power: int, rng: random.Ran
 _RUN: Final = 16
 
 
-def _relayer(items: list[int], mask: int, rng: random.Random) -> list[int]:
-    """Items re-ordered in layers: one copy of each partition per layer,
-    partitions with more copies first, in a fresh random order."""
-    if len({code & mask for code in items}) == len(items):
+def _relayer(items: list[int], start: int, layers: list[int], mask: int,
+             rng: random.Random) -> tuple[list[int], list[int]]:
+    """A share of a layered list, itself layered: one copy of each
+    partition per layer, partitions with more copies first, in a fresh
+    random order. Returns the items and their layer lengths."""
+    boundary = 0
+    for length in layers:
+        boundary += length
+        if start < boundary:
+            break
+    within_one_layer = start + len(items) <= boundary
+    if within_one_layer or len(set(map(mask.__and__, items))) == len(items):
         offset = rng.randrange(_RUN)
-        runs = [items[:offset]] + [items[i:i + _RUN] for i in range(offset, len(items), _RUN)]
-        rng.shuffle(runs)
-        return list(itertools.chain.from_iterable(runs))
+        starts = list(range(offset, len(items), _RUN))
+        rng.shuffle(starts)
+        shuffled = items[:offset]
+        for first in starts:
+            shuffled += items[first:first + _RUN]
+        return shuffled, [len(items)]
     copies: dict[int, list[int]] = {}
     for code in items:
         copies.setdefault(code & mask, []).append(code)
@@ -127,12 +144,15 @@ def _relayer(items: list[int], mask: int, rng: random.Random) -> list[int]:
         rng.shuffle(by_count[count])
         order.extend(by_count[count])
     layered: list[int] = []
+    layer_lengths: list[int] = []
     for layer in range(len(copies[order[0]])):
+        before = len(layered)
         for part in order:
             if len(copies[part]) <= layer:
                 break
             layered.append(copies[part][layer])
-    return layered
+        layer_lengths.append(len(layered) - before)
+    return layered, layer_lengths
 
 
 def crowded_partitions(table: Table, tree: TierTree, max_replicas: Sequence[int]) -> list[int]:
@@ -272,16 +292,28 @@ class Placer:
             for part, dev in enumerate(row):
                 if dev in slots:
                     slots[dev].append((row_index, part))
+        under = [d for d, leaf in self.tree.node_of_device.items() if quota[leaf] > assigned[leaf]]
         for dev in sorted(excess):
             candidates = slots[dev]
             self.rng.shuffle(candidates)
             remaining = excess[dev]
+            # First the partitions a device below quota can take as they
+            # are: the others would push a replica somewhere else in turn.
+            fallback = []
             for row_index, part in candidates:
                 if remaining <= 0:
                     break
-                if part not in self.moved and self.movable(part):
-                    self._lift(row_index, part)
-                    remaining -= 1
+                if part in self.moved or not self.movable(part):
+                    continue
+                held = [row[part] for row in self.table if part < len(row)]
+                if under and self._legal_target(part, held, dev, under) is None:
+                    fallback.append((row_index, part))
+                    continue
+                self._lift(row_index, part)
+                remaining -= 1
+            for row_index, part in fallback[:max(0, remaining)]:
+                self._lift(row_index, part)
+                remaining -= 1
             self.held_back += max(0, remaining)
 
     # -- filling -----------------------------------------------------------

@@ -30,7 +30,7 @@ for the dispersion report, which counts partitions that exceed it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from ring.devices import Device
@@ -94,6 +94,22 @@ class TierTree:
     def __len__(self) -> int:
         return len(self.level)
 
+    def split_down(self, total: float, split: Callable[[list[int], float], list[float]]
+                   ) -> list[float]:
+        """Values for every node, top-down: the root holds ``total`` and
+        each node's value is shared among its children by ``split``."""
+        values = [0.0] * len(self)
+        values[ROOT] = total
+        stack = [ROOT]
+        while stack:
+            node = stack.pop()
+            kids = self.children[node]
+            if kids:
+                for kid, value in zip(kids, split(kids, values[node])):
+                    values[kid] = value
+                stack.extend(kids)
+        return values
+
     def nodes_at(self, level: int) -> list[int]:
         return [node for node, lvl in enumerate(self.level) if lvl == level]
 
@@ -137,28 +153,19 @@ class ReplicaPlan:
 
     def _targets(self, replicas: float, overload: float, even: bool) -> list[float]:
         tree = self.tree
-        target = [0.0] * len(tree)
-        target[ROOT] = min(replicas, float(tree.device_count[ROOT]))
-        stack = [ROOT]
-        while stack:
-            node = stack.pop()
-            kids = tree.children[node]
-            if not kids:
-                continue
+
+        def split(kids: list[int], total: float) -> list[float]:
             caps = [float(tree.device_count[k]) for k in kids]
             if even:
-                shares = [1.0 if tree.weight[k] > 0 else 0.0 for k in kids]
-                split = water_fill(target[node], shares, caps)
-            else:
-                split = water_fill(target[node], [tree.weight[k] for k in kids], caps)
-                if overload > 0:
-                    split = self._overloaded(node, kids, split, caps, overload)
-            for kid, value in zip(kids, split):
-                target[kid] = value
-            stack.extend(kids)
-        return target
+                return water_fill(total, [1.0 if tree.weight[k] > 0 else 0.0 for k in kids], caps)
+            weighted = water_fill(total, [tree.weight[k] for k in kids], caps)
+            if overload > 0:
+                return self._overloaded(kids, weighted, caps, overload)
+            return weighted
 
-    def _overloaded(self, node: int, kids: list[int], weighted: list[float],
+        return tree.split_down(min(replicas, float(tree.device_count[ROOT])), split)
+
+    def _overloaded(self, kids: list[int], weighted: list[float],
                     caps: list[float], overload: float) -> list[float]:
         """Move a weighted split toward the even one, each child capped at
         ``1 + overload`` times its cluster-wide weighted target."""
@@ -179,20 +186,15 @@ class ReplicaPlan:
     def _apportion(self, slots: int, partitions: int) -> list[int]:
         """Integer partition-replica counts per node, exact at every level."""
         tree = self.tree
-        quota = [0] * len(tree)
-        quota[ROOT] = slots
-        stack = [ROOT]
-        while stack:
-            node = stack.pop()
-            kids = tree.children[node]
-            if not kids:
-                continue
+
+        def split(kids: list[int], total: float) -> list[float]:
             wanted = [self.target[k] for k in kids]
-            scale = quota[node] / sum(wanted) if sum(wanted) > 0 else 0.0
+            scale = total / sum(wanted) if sum(wanted) > 0 else 0.0
             exact = [w * scale for w in wanted]
             caps = [tree.device_count[k] * partitions for k in kids]
             counts = [min(int(e), c) for e, c in zip(exact, caps)]
-            short = quota[node] - sum(counts)
+            short = int(total) - sum(counts)
+            # largest remainders first, one each, until the parent is whole
             order = sorted(range(len(kids)), key=lambda i: (counts[i] - exact[i], i))
             while short > 0:
                 progressed = False
@@ -203,7 +205,6 @@ class ReplicaPlan:
                         progressed = True
                 if not progressed:
                     break
-            for kid, count in zip(kids, counts):
-                quota[kid] = count
-            stack.extend(kids)
-        return quota
+            return [float(c) for c in counts]
+
+        return [int(q) for q in tree.split_down(float(slots), split)]

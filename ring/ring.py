@@ -170,7 +170,7 @@ class Ring:
         self._fresh()
         primaries = self._primaries(part)
         used_ids = {dev.id for dev in primaries}
-        used = [
+        used: list[set[object]] = [
             {dev.region for dev in primaries},
             {(dev.region, dev.zone) for dev in primaries},
             {(dev.region, dev.zone, dev.ip, dev.port) for dev in primaries},
@@ -180,7 +180,8 @@ class Ring:
             for dev in ranked:
                 if dev.id in used_ids:
                     continue
-                keys = (dev.region, (dev.region, dev.zone), (dev.region, dev.zone, dev.ip, dev.port))
+                keys: tuple[object, ...] = (
+                    dev.region, (dev.region, dev.zone), (dev.region, dev.zone, dev.ip, dev.port))
                 if tier < 3 and keys[tier] in used[tier]:
                     continue
                 used_ids.add(dev.id)

@@ -111,7 +111,7 @@ def load_ring_data(path: str) -> RingData:
         raise RingFileError(f"ring file {path} is not a readable gzip file: {err}") from None
 
 
-def _read(stream: BinaryIO, path: str) -> RingData:
+def _read(stream: gzip.GzipFile, path: str) -> RingData:
     preamble = stream.read(_PREAMBLE.size)
     if len(preamble) < _PREAMBLE.size or preamble[:4] != MAGIC:
         raise RingFileError(

@@ -94,3 +94,10 @@ def test_ring_version_follows_the_builder() -> None:
     before = builder.version
     builder.set_dev_info(0, meta="x")
     assert builder.get_ring().version == before + 1
+
+
+def test_rebalance_result_unpacks_like_swifts() -> None:
+    builder = make_builder(part_power=6, layout=grid(1, 3, 1, 1))
+    moved, balance, removed = builder.rebalance(seed=1)
+    assert (moved, removed) == (64, [])
+    assert balance < 1.0
