@@ -36,8 +36,12 @@ from ring.exceptions import BuilderError, RebalanceError
 from ring.placement import NO_DEVICE, Placer, Table, deal, row_lengths, rows_problem
 from ring.plan import ReplicaPlan, TierTree
 from ring.reports import dispersion_report
-from ring.ringfile import MAX_PART_POWER, RingData
+from ring.ringfile import RingData
 
+# 2 ** 24 partitions already hold 16 million replicas per ring row; past
+# that a builder's arrays alone outgrow a commodity machine. Ring files of
+# any part power Swift allows still load (ring/ringfile.py).
+MAX_BUILDER_PART_POWER: Final = 24
 MAX_DEVICES: Final = NO_DEVICE  # device ids are 2 bytes; 0xFFFF marks an empty slot
 MAX_BALANCE: Final = 999.99
 MAX_MIN_PART_HOURS: Final = 0xFFFF
@@ -66,8 +70,9 @@ class RingBuilder:
     """Devices, weights and the partition table; see the module docstring."""
 
     def __init__(self, part_power: int, replicas: float, min_part_hours: int) -> None:
-        if not 1 <= part_power <= MAX_PART_POWER:
-            raise BuilderError(f"part power {part_power} out of range: must be 1 to {MAX_PART_POWER}")
+        if not 1 <= part_power <= MAX_BUILDER_PART_POWER:
+            raise BuilderError(
+                f"part power {part_power} out of range: must be 1 to {MAX_BUILDER_PART_POWER}")
         self.part_power = part_power
         self.replicas = _check_replicas(replicas)
         self.min_part_hours = _check_min_part_hours(min_part_hours)

@@ -38,7 +38,7 @@ import collections
 import itertools
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from ring.plan import ROOT, ReplicaPlan, TierTree
@@ -174,16 +174,25 @@ def crowded_partitions(table: Table, tree: TierTree, max_replicas: Sequence[int]
         for dev, path in tree.path.items():
             node_at[dev] = path[level]
         mapped = [list(map(node_at.__getitem__, row)) for row in full]
-        width = len(full)
-        for part, ids in enumerate(zip(*mapped)):
-            if len(set(ids)) != width:
-                suspects.add(part)
+        suspects.update(_repeats(mapped))
         if allowed and max(allowed) == 1:
             break
     for row in table:
         if len(row) != len(table[0]):
             suspects.update(range(len(row)))  # partial rows: check them all
     return sorted(suspects)
+
+
+def _repeats(rows: list[list[int]]) -> list[int]:
+    """Positions where some value appears in two of the rows."""
+    if len(rows) == 1:
+        return []
+    if len(rows) == 2:
+        return [p for p, (a, b) in enumerate(zip(*rows)) if a == b]
+    if len(rows) == 3:
+        return [p for p, (a, b, c) in enumerate(zip(*rows)) if a == b or a == c or b == c]
+    width = len(rows)
+    return [p for p, ids in enumerate(zip(*rows)) if len(set(ids)) != width]
 
 
 class Placer:
@@ -205,6 +214,7 @@ class Placer:
         held: Counter[int] = Counter()
         for row in table:
             held.update(row)
+        self.held = held  # slots per device id (NO_DEVICE: empty) at the start
         for dev, count in held.items():
             for node in self.tree.path.get(dev, ()):
                 self.assigned[node] += count
@@ -230,21 +240,41 @@ class Placer:
     def _free(self, part: int) -> bool:
         return (not self.once or part not in self.moved) and self.movable(part)
 
+    def _slots_of(self, dev: int) -> Iterator[tuple[int, int]]:
+        """Every (row, partition) holding ``dev``, from a random starting
+        point onward and round; the scanning runs in C (array.index)."""
+        first = self.rng.randrange(len(self.table))
+        offset = self.rng.randrange(len(self.table[first]))
+        rows = len(self.table)
+        segments = [(first, offset, len(self.table[first]))]
+        segments += [((first + k) % rows, 0, len(self.table[(first + k) % rows]))
+                     for k in range(1, rows)]
+        segments.append((first, 0, offset))
+        for row_index, low, high in segments:
+            row = self.table[row_index]
+            pos = low
+            while pos < high:
+                try:
+                    pos = row.index(dev, pos, high)
+                except ValueError:
+                    break
+                yield row_index, pos
+                pos += 1
+
     def gather_empty(self) -> None:
         """Empty slots (new replica rows) are holes; nothing moves for them."""
-        for row_index, row in enumerate(self.table):
-            for part, dev in enumerate(row):
-                if dev == NO_DEVICE:
-                    self.holes.append((row_index, part))
-                    self.moved.add(part)
+        if self.held.get(NO_DEVICE):
+            for row_index, part in self._slots_of(NO_DEVICE):
+                self.holes.append((row_index, part))
+                self.moved.add(part)
 
     def gather_unplaceable(self) -> None:
         """Replicas on devices outside the plan: removed or weight zero."""
-        path = self.tree.path
-        for row_index, row in enumerate(self.table):
-            for part, dev in enumerate(row):
-                if dev != NO_DEVICE and dev not in path and self._may_move(part):
-                    self._lift(row_index, part)
+        for dev in sorted(self.held):
+            if dev != NO_DEVICE and dev not in self.tree.path:
+                for row_index, part in self._slots_of(dev):
+                    if self._may_move(part):
+                        self._lift(row_index, part)
 
     def gather_undispersed(self) -> None:
         """One replica from each partition that breaks ``max_replicas``."""
@@ -278,43 +308,50 @@ class Placer:
         return worst
 
     def gather_overfull(self) -> None:
-        """Replicas above each device's quota, from random partitions."""
-        quota, assigned = self.plan.quota, self.assigned
+        """Replicas above each device's quota, from random partitions.
+
+        One walk over the partitions from a random point: a partition with
+        a replica on a device above quota gives up that replica, first
+        where a device below quota can take it as it is (anything else
+        would push a replica elsewhere in turn), the rest at the end."""
+        quota, assigned, tree = self.plan.quota, self.assigned, self.tree
         excess = {
             dev: assigned[leaf] - quota[leaf]
-            for dev, leaf in self.tree.node_of_device.items()
+            for dev, leaf in tree.node_of_device.items()
             if assigned[leaf] > quota[leaf]
         }
         if not excess:
             return
-        slots: dict[int, list[tuple[int, int]]] = {dev: [] for dev in excess}
-        for row_index, row in enumerate(self.table):
-            for part, dev in enumerate(row):
-                if dev in slots:
-                    slots[dev].append((row_index, part))
-        under = [d for d, leaf in self.tree.node_of_device.items() if quota[leaf] > assigned[leaf]]
-        for dev in sorted(excess):
-            candidates = slots[dev]
-            self.rng.shuffle(candidates)
-            remaining = excess[dev]
-            # First the partitions a device below quota can take as they
-            # are: the others would push a replica somewhere else in turn.
-            fallback = []
-            for row_index, part in candidates:
-                if remaining <= 0:
-                    break
-                if part in self.moved or not self.movable(part):
+        under = [d for d, leaf in tree.node_of_device.items() if quota[leaf] > assigned[leaf]]
+        fallback: dict[int, list[tuple[int, int]]] = {dev: [] for dev in excess}
+        partitions = len(self.table[0])
+        offset = self.rng.randrange(partitions)
+        rows = list(enumerate(self.table))
+        for step in range(partitions):
+            if not excess:
+                break
+            part = (offset + step) % partitions
+            held = [row[part] for _, row in rows if part < len(row)]
+            if not excess.keys() & held or part in self.moved or not self.movable(part):
+                continue
+            for row_index, dev in enumerate(held):
+                if dev not in excess:
                     continue
-                held = [row[part] for row in self.table if part < len(row)]
                 if under and self._legal_target(part, held, dev, under) is None:
-                    fallback.append((row_index, part))
+                    if len(fallback[dev]) < excess[dev]:
+                        fallback[dev].append((row_index, part))
                     continue
                 self._lift(row_index, part)
-                remaining -= 1
-            for row_index, part in fallback[:max(0, remaining)]:
-                self._lift(row_index, part)
-                remaining -= 1
-            self.held_back += max(0, remaining)
+                excess[dev] -= 1
+                if not excess[dev]:
+                    del excess[dev]
+                break
+        for dev, remaining in sorted(excess.items()):
+            for row_index, part in fallback[dev]:
+                if remaining and part not in self.moved:
+                    self._lift(row_index, part)
+                    remaining -= 1
+            self.held_back += remaining
 
     # -- filling -----------------------------------------------------------
 
@@ -332,22 +369,29 @@ class Placer:
         where the move keeps dispersion. Gathering lifts random partitions,
         and some can only land where they were."""
         tree, quota, assigned = self.tree, self.plan.quota, self.assigned
+        partitions = len(self.table[0])
         for level in range(4):
             under = [n for n in tree.nodes_at(level) if quota[n] > assigned[n]]
-            if not under:
-                continue
-            parts = list(range(len(self.table[0])))
-            self.rng.shuffle(parts)
-            for part in parts:
+            offset = self.rng.randrange(partitions)
+            candidates = self._neediest_devices(under)
+            for step in range(partitions):
                 if not under:
                     break
-                if self._free(part) and self._pull_one(part, level, under):
+                part = (offset + step) % partitions
+                if self._free(part) and self._pull_one(part, level, candidates):
                     under = [n for n in under if quota[n] > assigned[n]]
+                    candidates = self._neediest_devices(under)
             self.held_back += sum(quota[n] - assigned[n] for n in under)
 
-    def _pull_one(self, part: int, level: int, under: list[int]) -> bool:
+    def _neediest_devices(self, nodes: list[int]) -> list[int]:
+        tree, quota, assigned = self.tree, self.plan.quota, self.assigned
+        devices = [d for node in nodes for d in self._devices_below(node)]
+        return sorted(devices, key=lambda d: (assigned[tree.node_of_device[d]]
+                                              - quota[tree.node_of_device[d]], d))
+
+    def _pull_one(self, part: int, level: int, candidates: list[int]) -> bool:
         """Move one replica of ``part`` from an over-quota node of ``level``
-        into an under-quota one, if dispersion allows; True if moved."""
+        to the first candidate device dispersion allows; True if moved."""
         tree, quota, assigned = self.tree, self.plan.quota, self.assigned
         rows = [r for r, row in enumerate(self.table) if part < len(row)]
         held = [self.table[r][part] for r in rows]
@@ -355,10 +399,6 @@ class Placer:
             path = tree.path.get(dev)
             if path is None or quota[path[level]] >= assigned[path[level]]:
                 continue
-            candidates = sorted(
-                (d for node in under for d in self._devices_below(node)),
-                key=lambda d: assigned[tree.node_of_device[d]] - quota[tree.node_of_device[d]],
-            )
             target = self._legal_target(part, held, dev, candidates)
             if target is not None:
                 self._move(row, part, dev, target)

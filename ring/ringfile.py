@@ -36,7 +36,6 @@ from ring.ringfile_v2 import read_v2
 
 MAGIC: Final = b"R1NG"
 _PREAMBLE: Final = struct.Struct("!4sHI")
-MAX_PART_POWER: Final = 32
 # A header larger than this is not a ring: refuse before allocating it.
 _MAX_HEADER: Final = 256 * 1024 * 1024
 
@@ -91,8 +90,10 @@ class RingData:
         payload = self.to_bytes()
 
         def write(raw: BinaryIO) -> None:
+            # Level 6: device ids compress poorly, and level 9 takes three
+            # times as long for under 3% smaller files.
             with gzip.GzipFile(filename=os.path.basename(path), mode="wb",
-                               fileobj=raw, mtime=0) as gz:
+                               fileobj=raw, mtime=0, compresslevel=6) as gz:
                 gz.write(payload)
 
         write_atomically(path, write)

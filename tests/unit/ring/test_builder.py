@@ -9,7 +9,7 @@ from ring.exceptions import BuilderError, DeviceStringError
 from .conftest import grid, make_builder
 
 
-@pytest.mark.parametrize("args", [(0, 3, 1), (33, 3, 1), (10, 0.5, 1), (10, 3, -1)])
+@pytest.mark.parametrize("args", [(0, 3, 1), (25, 3, 1), (33, 3, 1), (10, 0.5, 1), (10, 3, -1)])
 def test_impossible_builders_are_refused(args: tuple[int, float, int]) -> None:
     with pytest.raises(BuilderError, match="out of range"):
         RingBuilder(*args)
