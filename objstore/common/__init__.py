@@ -1,0 +1,1 @@
+"""What every objstore server shares: config, runtime, timestamps, constraints, metadata."""
