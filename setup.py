@@ -11,6 +11,8 @@ setup(
     packages=find_packages(include=["objstore", "objstore.*", "ring", "ring.*"]),
     package_data={"ring": ["py.typed"]},
     install_requires=[
+        "eventlet>=0.36",
+        "greenlet>=3.0",
         "msgpack>=1.0",
     ],
     extras_require={

@@ -1,0 +1,76 @@
+"""The one module that imports eventlet and greenlet.
+
+Eventlet is in maintenance mode; keeping every use of it behind these
+names means it can be replaced in one place. Everything else in objstore
+imports from here: green threads (``spawn``, ``GreenPool``), ``Timeout``,
+``sleep``, ``run_blocking`` (a real OS thread for calls that block: fsync,
+opens, large reads and writes, so one slow disk cannot stall a worker's
+other requests), sockets (``listen``) and the WSGI server loop
+(``serve_wsgi``).
+
+Eventlet warns about its own deprecation on import; that warning, and
+only it, is silenced here, since the project knows and has chosen.
+"""
+from __future__ import annotations
+
+import socket
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    import eventlet
+    import eventlet.greenio
+    import eventlet.greenpool
+    import eventlet.patcher
+    import eventlet.timeout
+    import eventlet.tpool
+    import eventlet.wsgi
+    import greenlet
+
+R = TypeVar("R")
+
+GreenPool = eventlet.greenpool.GreenPool
+Timeout = eventlet.timeout.Timeout
+GreenletExit = greenlet.GreenletExit
+spawn = eventlet.spawn
+sleep = eventlet.sleep
+
+
+def patch_process() -> None:
+    """Make sockets, select, time and threads cooperative in a server
+    process; call once, before the server opens anything."""
+    eventlet.patcher.monkey_patch(all=False, socket=True, select=True, thread=True, time=True)
+
+
+def run_blocking(func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Run a call that may block the OS thread (disk I/O) in a real thread
+    while other green threads go on."""
+    return eventlet.tpool.execute(func, *args, **kwargs)  # type: ignore[no-any-return]
+
+
+def listen(address: tuple[str, int], backlog: int = 4096) -> socket.socket:
+    """A listening green socket with SO_REUSEADDR, for IPv4 or IPv6."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    return eventlet.listen(address, family=family, backlog=backlog)  # type: ignore[no-any-return]
+
+
+def green_socket(sock: socket.socket) -> socket.socket:
+    """A plain socket (made before fork) made cooperative for this process."""
+    return eventlet.greenio.GreenSocket(sock)  # type: ignore[no-any-return]
+
+
+def serve_wsgi(sock: socket.socket, app: Callable[..., Any], *, pool_size: int,
+               client_timeout: float, log: Any = None) -> None:
+    """Serve ``app`` on ``sock`` until the socket closes. HTTP/1.1 with
+    keep-alive; eventlet's own access log is off (we write our own)."""
+    eventlet.wsgi.server(
+        sock, app, custom_pool=GreenPool(pool_size), socket_timeout=client_timeout,
+        log=log, log_output=False, debug=False, keepalive=True, url_length_limit=16384,
+        capitalize_response_headers=False,
+    )
+
+
+def is_patched(module: str) -> bool:
+    return bool(eventlet.patcher.is_monkey_patched(module))

@@ -1,0 +1,50 @@
+"""A tiny server on the real runtime, for the runtime's own tests.
+
+    python -m tests.fakes.echo_server <conf>      (section [app:echo])
+
+GET /pid -> the worker's pid; /greet -> the configured greeting;
+/slow?seconds=N -> answers after N seconds; /crash -> the worker dies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import urllib.parse
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from objstore.common.config import option
+from objstore.common.server import ServerConfig, run_wsgi_server
+
+
+@dataclasses.dataclass(frozen=True)
+class EchoConfig(ServerConfig):
+    greeting: str = option("hello", "what /greet answers")
+
+
+def make_app(conf: EchoConfig, logger: logging.Logger) -> Callable[..., Iterable[bytes]]:
+    from objstore.common import concurrency
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        if path == "/crash":
+            os._exit(3)
+        if path == "/slow":
+            concurrency.sleep(float(query.get("seconds", ["1"])[0]))
+        body = {"/pid": str(os.getpid()), "/greet": conf.greeting}.get(path, "ok").encode()
+        start_response("200 OK", [("Content-Length", str(len(body))),
+                                  ("X-Trans-Id", "tx-echo")])
+        return [body]
+
+    return app
+
+
+def main() -> None:
+    sys.exit(run_wsgi_server("echo-server", sys.argv[1], "app:echo", EchoConfig, make_app))
+
+
+if __name__ == "__main__":
+    main()
