@@ -1,0 +1,1 @@
+"""The object server, its on-disk format and (later) its daemons."""

@@ -1,0 +1,407 @@
+"""Objects on disk: the durable write path and the verified read path.
+
+A write (PUT's ``.data``, DELETE's ``.ts``, POST's ``.meta``) is made
+durable before the caller can acknowledge it:
+
+1. the bytes (and the chunk checksum table) go to a temp file in
+   ``<device>/tmp`` (same filesystem, so the rename below is atomic);
+   the length is preallocated when known;
+2. metadata is written (xattrs, or a trailer: ``objstore.common.metadata``);
+3. the temp file is fsynced;
+4. missing directories up to the hash directory are created;
+5. the temp file is renamed to ``<hash dir>/<timestamp><ext>``;
+6. the hash directory is fsynced (the new name), then the parent of every
+   directory step 4 created (their names);
+7. obsolete files are removed and the suffix is marked for rehashing.
+
+``tests/unit/obj/test_diskfile.py`` asserts exactly which files and
+directories are fsynced. A failure before step 5 leaves nothing visible;
+the temp file is removed. Reads verify every chunk before yielding it
+(``objstore.obj.integrity``) and quarantine the object on a mismatch:
+its hash directory moves to ``<device>/quarantined/<objects dir>/`` and
+the suffix is marked so the replicator restores a good copy.
+
+Everything here blocks; servers call it through
+``concurrency.run_blocking`` so one slow disk cannot stall other requests.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import tempfile
+import uuid
+import zlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
+from objstore.common.timestamp import Timestamp
+from objstore.obj import layout
+from objstore.obj.exceptions import (
+    DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileError, DiskFileExpired,
+    DiskFileNoSpace, DiskFileNotFound, DiskFileQuarantined,
+)
+from objstore.obj.integrity import CHUNK, ChecksumWriter, ChunkMismatch, parse_table, \
+    table_length, verified_chunks
+from ring.hashing import PathHasher, default_hasher
+
+# Keys the object layer itself keeps in metadata.
+CHUNK_SIZE_KEY = "X-Objstore-Chunk-Size"
+TABLE_CRC_KEY = "X-Objstore-Table-Crc"
+# What a POST (.meta) replaces in the metadata of the data it applies to.
+POST_REPLACES = ("x-object-meta-", "x-object-transient-sysmeta-", "x-delete-at")
+
+
+def _fsync(fd: int) -> None:
+    """The one place the object layer makes things durable (tests watch it)."""
+    os.fsync(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _no_space(err: OSError) -> bool:
+    return err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@dataclasses.dataclass
+class ObjectInfo:
+    """An object as ``open`` found it."""
+
+    metadata: dict[str, Any]          # data metadata with any .meta applied
+    data_timestamp: Timestamp
+    meta_timestamp: Timestamp | None
+    content_length: int
+    etag: str
+    data_path: str
+    data_end: int                     # where the checksum table starts (= content_length)
+
+    @property
+    def timestamp(self) -> Timestamp:
+        """The newest change: the POST's if there was one, else the PUT's."""
+        return self.meta_timestamp or self.data_timestamp
+
+
+class DiskFileManager:
+    """Finds objects on the devices under one directory."""
+
+    def __init__(self, devices: str, *, mount_check: bool = False,
+                 reclaim_age: float = 7 * 86400.0, hasher: PathHasher | None = None) -> None:
+        self.devices = devices
+        self.mount_check = mount_check
+        self.reclaim_age = reclaim_age
+        self.hasher = hasher
+
+    def device_path(self, device: str) -> str:
+        path = os.path.join(self.devices, layout.check_device(device))
+        if self.mount_check and not os.path.ismount(path):
+            raise DiskFileDeviceUnavailable(f"device {device} is not mounted")
+        if not os.path.isdir(path):
+            raise DiskFileDeviceUnavailable(f"device {device} does not exist")
+        return path
+
+    def get(self, device: str, partition: int | str, account: str, container: str, obj: str,
+            policy_index: int = 0) -> DiskFile:
+        name_hash = (self.hasher or default_hasher()).hash_path(account, container, obj)
+        return self.get_by_hash(device, partition, name_hash, policy_index,
+                                name=f"/{account}/{container}/{obj}")
+
+    def get_by_hash(self, device: str, partition: int | str, name_hash: str,
+                    policy_index: int = 0, name: str | None = None) -> DiskFile:
+        return DiskFile(self, self.device_path(device), policy_index,
+                        layout.check_partition(partition), layout.check_hash(name_hash), name)
+
+
+class DiskFile:
+    """One object's hash directory on one device."""
+
+    def __init__(self, manager: DiskFileManager, device_path: str, policy_index: int,
+                 partition: int, name_hash: str, name: str | None) -> None:
+        self.manager = manager
+        self.device_path = device_path
+        self.policy_index = policy_index
+        self.partition = partition
+        self.name_hash = name_hash
+        self.name = name
+        self.hash_dir = layout.hash_dir(device_path, policy_index, partition, name_hash)
+
+    # -- reading -----------------------------------------------------------
+
+    def _resolve(self) -> layout.Resolution:
+        try:
+            names = os.listdir(self.hash_dir)
+        except FileNotFoundError:
+            return layout.Resolution()
+        return layout.resolve(names, Timestamp.now(), self.manager.reclaim_age)
+
+    def open(self, now: float | None = None) -> ObjectInfo:
+        """The object's metadata; 404s as exceptions (see exceptions.py)."""
+        found = self._resolve()
+        if found.tombstone:
+            raise DiskFileDeleted(found.timestamp)  # type: ignore[arg-type]
+        if not found.data:
+            raise DiskFileNotFound(self.name or self.name_hash)
+        info = self._load(found)
+        delete_at = info.metadata.get("X-Delete-At")
+        if delete_at is not None and now is not None and int(delete_at) <= now:
+            raise DiskFileExpired(int(delete_at))
+        return info
+
+    def _load(self, found: layout.Resolution) -> ObjectInfo:
+        data_path = os.path.join(self.hash_dir, found.data)  # type: ignore[arg-type]
+        try:
+            fd = os.open(data_path, os.O_RDONLY)
+        except FileNotFoundError:  # replaced under us by a newer write
+            raise DiskFileNotFound(self.name or self.name_hash) from None
+        try:
+            metadata, end = read_metadata_and_end(fd)
+        except MetadataError as err:
+            self.quarantine(f"unreadable metadata: {err}")
+        finally:
+            os.close(fd)
+        size = int(metadata.get("Content-Length", -1))
+        if size < 0 or end != size + table_length(size):
+            self.quarantine(f"data file holds {end} bytes, metadata says {size}")
+        meta_timestamp = None
+        if found.meta:
+            meta_timestamp, extra = self._read_meta(found.meta)
+            metadata = {k: v for k, v in metadata.items()
+                        if not k.lower().startswith(POST_REPLACES)}
+            metadata.update({k: v for k, v in extra.items() if k != "X-Timestamp"})
+        return ObjectInfo(
+            metadata=metadata, data_timestamp=found.timestamp,  # type: ignore[arg-type]
+            meta_timestamp=meta_timestamp, content_length=size,
+            etag=str(metadata.get("ETag", "")), data_path=data_path, data_end=size,
+        )
+
+    def _read_meta(self, name: str) -> tuple[Timestamp, dict[str, Any]]:
+        fd = os.open(os.path.join(self.hash_dir, name), os.O_RDONLY)
+        try:
+            metadata, _ = read_metadata_and_end(fd)
+        except MetadataError as err:
+            self.quarantine(f"unreadable .meta: {err}")
+        finally:
+            os.close(fd)
+        return layout.parse_file_name(name)[0], metadata  # type: ignore[index]
+
+    def read(self, info: ObjectInfo, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes [start, end) of the object, every chunk verified first.
+
+        A mismatch quarantines the object and raises DiskFileQuarantined
+        mid-iteration; a full read also checks the MD5 at the end."""
+        end = info.content_length if end is None else min(end, info.content_length)
+        if start >= end:
+            return
+        with open(info.data_path, "rb") as handle:
+            raw = os.pread(handle.fileno(), table_length(info.content_length), info.data_end)
+            crcs = parse_table(raw)
+
+            def read_chunk(index: int) -> bytes:
+                length = min(CHUNK, info.content_length - index * CHUNK)
+                return os.pread(handle.fileno(), length, index * CHUNK)
+
+            whole = start == 0 and end == info.content_length
+            md5 = ChecksumWriter() if whole else None
+            try:
+                for piece in verified_chunks(read_chunk, crcs, start, end):
+                    if md5 is not None:
+                        md5.md5.update(piece)
+                    yield piece
+            except ChunkMismatch as err:
+                self.quarantine(str(err))
+            if md5 is not None and md5.md5.hexdigest() != info.etag:
+                self.quarantine(f"MD5 {md5.md5.hexdigest()} does not match ETag {info.etag}")
+
+    def quarantine(self, reason: str) -> Any:
+        """Move the hash directory aside and raise DiskFileQuarantined."""
+        target_dir = os.path.join(self.device_path, "quarantined",
+                                  layout.data_dir(self.policy_index))
+        os.makedirs(target_dir, exist_ok=True)
+        target = os.path.join(target_dir, self.name_hash)
+        if os.path.exists(target):
+            target += "-" + uuid.uuid4().hex
+        try:
+            os.rename(self.hash_dir, target)
+        except FileNotFoundError:
+            pass
+        self._invalidate_suffix()
+        raise DiskFileQuarantined(f"{self.name or self.name_hash} quarantined: {reason}")
+
+    # -- writing -----------------------------------------------------------
+
+    def create(self, size: int | None = None) -> DiskFileWriter:
+        """A writer for a new ``.data`` (PUT)."""
+        return DiskFileWriter(self, size)
+
+    def delete(self, timestamp: Timestamp, metadata: Mapping[str, Any] | None = None) -> None:
+        """Write a tombstone (DELETE)."""
+        self._write_empty(timestamp, ".ts", {**(metadata or {}), "X-Timestamp": timestamp.internal})
+
+    def post(self, timestamp: Timestamp, metadata: Mapping[str, Any]) -> None:
+        """Write a ``.meta`` (POST): replaces user metadata and X-Delete-At."""
+        self._write_empty(timestamp, ".meta", {**metadata, "X-Timestamp": timestamp.internal})
+
+    def _write_empty(self, timestamp: Timestamp, ext: str, metadata: Mapping[str, Any]) -> None:
+        fd, temp_path = self._temp_file()
+        try:
+            write_metadata(fd, metadata, 0)
+            self._commit(fd, temp_path, layout.file_name(timestamp, ext))
+        finally:
+            os.close(fd)
+            if os.path.exists(temp_path):
+                os.unlink(temp_path)
+
+    def _temp_file(self) -> tuple[int, str]:
+        tmp_dir = os.path.join(self.device_path, "tmp")
+        os.makedirs(tmp_dir, exist_ok=True)
+        try:
+            return tempfile.mkstemp(dir=tmp_dir, prefix=".put-")
+        except OSError as err:
+            if _no_space(err):
+                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
+            raise
+
+    def _commit(self, fd: int, temp_path: str, final_name: str) -> None:
+        """Steps 3 to 7 of the module docstring."""
+        try:
+            _fsync(fd)
+            created = _make_dirs(self.hash_dir)
+            os.rename(temp_path, os.path.join(self.hash_dir, final_name))
+            _fsync_dir(self.hash_dir)
+            for directory in reversed(created):
+                _fsync_dir(os.path.dirname(directory))
+        except OSError as err:
+            if _no_space(err):
+                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
+            raise
+        self.cleanup()
+        self._invalidate_suffix()
+
+    def cleanup(self) -> None:
+        """Remove files that no longer count (rules in layout.py)."""
+        found = self._resolve()
+        for name in found.obsolete:
+            try:
+                os.unlink(os.path.join(self.hash_dir, name))
+            except FileNotFoundError:
+                pass
+        if not found.data and not found.tombstone and not found.meta:
+            try:
+                os.rmdir(self.hash_dir)
+            except OSError:
+                pass  # not empty (foreign files) or already gone
+
+    def _invalidate_suffix(self) -> None:
+        # Not fsynced: a lost mark costs a late rehash, never data; the
+        # replicator recomputes every suffix's hash now and then anyway.
+        partition_dir = os.path.dirname(os.path.dirname(self.hash_dir))
+        try:
+            with open(os.path.join(partition_dir, "hashes.invalid"), "a", encoding="ascii") as f:
+                f.write(self.name_hash[-3:] + "\n")
+        except FileNotFoundError:
+            pass
+
+
+def _make_dirs(path: str) -> list[str]:
+    """Create ``path`` and missing parents; return those created, outermost first."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    created = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+            created.append(directory)
+        except FileExistsError:
+            pass  # another request made it; its creator fsyncs its entry
+    return created
+
+
+class DiskFileWriter:
+    """Receives a PUT's body; ``commit`` makes it the object, durably."""
+
+    def __init__(self, diskfile: DiskFile, size: int | None) -> None:
+        self.diskfile = diskfile
+        self.fd, self.temp_path = diskfile._temp_file()
+        self.sums = ChecksumWriter()
+        self.committed = False
+        if size:
+            self._preallocate(size + table_length(size))
+
+    def _preallocate(self, length: int) -> None:
+        try:
+            os.posix_fallocate(self.fd, 0, length)
+        except OSError as err:
+            if _no_space(err):
+                self.abort()
+                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
+            # filesystems without fallocate just grow the file as it is written
+
+    def write(self, chunk: bytes) -> None:
+        self.sums.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except OSError as err:
+                if _no_space(err):
+                    raise DiskFileNoSpace(f"device full: {err.strerror}") from None
+                raise
+            view = view[written:]
+
+    @property
+    def size(self) -> int:
+        return self.sums.size
+
+    @property
+    def etag(self) -> str:
+        return self.sums.md5.hexdigest()
+
+    def commit(self, metadata: Mapping[str, Any]) -> None:
+        """Finish the object under ``metadata['X-Timestamp']``, durably."""
+        timestamp = Timestamp(metadata["X-Timestamp"])
+        table = self.sums.table()
+        os.ftruncate(self.fd, self.size)  # drop unused preallocation
+        os.pwrite(self.fd, table, self.size)
+        full = {
+            **metadata, "Content-Length": self.size, "ETag": self.etag,
+            CHUNK_SIZE_KEY: CHUNK, TABLE_CRC_KEY: zlib.crc32(table),
+        }
+        try:
+            write_metadata(self.fd, full, self.size + len(table))
+            self.diskfile._commit(self.fd, self.temp_path, layout.file_name(timestamp, ".data"))
+        except OSError as err:
+            if _no_space(err):
+                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
+            raise
+        self.committed = True
+
+    def abort(self) -> None:
+        """Forget the upload; nothing becomes visible."""
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = -1
+        if os.path.exists(self.temp_path):
+            os.unlink(self.temp_path)
+
+    def __enter__(self) -> DiskFileWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if not self.committed and os.path.exists(self.temp_path):
+            os.unlink(self.temp_path)
+
+
+__all__ = ["DiskFile", "DiskFileError", "DiskFileManager", "DiskFileWriter", "ObjectInfo"]

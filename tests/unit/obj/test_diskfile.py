@@ -1,0 +1,242 @@
+"""The disk backend on a real ext4 directory: durability, newest wins, rot."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from objstore.common.timestamp import Timestamp
+from objstore.obj import diskfile as diskfile_module
+from objstore.obj.diskfile import DiskFile, DiskFileManager
+from objstore.obj.exceptions import (
+    DiskFileBadRequest, DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileExpired,
+    DiskFileNotFound, DiskFileQuarantined,
+)
+from objstore.obj.integrity import CHUNK
+from ring.hashing import PathHasher
+
+HASHER = PathHasher("pre", "suf")
+
+
+@pytest.fixture
+def devices(tmp_path: Path) -> Path:
+    (tmp_path / "sda").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def manager(devices: Path) -> DiskFileManager:
+    return DiskFileManager(str(devices), hasher=HASHER)
+
+
+def put(df: DiskFile, body: bytes, ts: float, **meta: object) -> None:
+    with df.create(len(body)) as writer:
+        for start in range(0, len(body), 10_000):
+            writer.write(body[start:start + 10_000])
+        writer.commit({"X-Timestamp": Timestamp(ts).internal, "Content-Type": "text/plain",
+                       **meta})
+
+
+def read_all(df: DiskFile, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join(df.read(df.open(), start, end))
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5])
+def test_round_trip_at_every_chunk_boundary(manager: DiskFileManager, size: int) -> None:
+    body = os.urandom(size)
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, body, 1000.5, **{"X-Object-Meta-Color": "blue"})
+    info = df.open()
+    assert info.content_length == size
+    assert info.etag == __import__("hashlib").md5(body).hexdigest()
+    assert info.metadata["X-Object-Meta-Color"] == "blue"
+    assert info.data_timestamp == Timestamp(1000.5)
+    assert read_all(df) == body
+    assert sorted(os.listdir(df.hash_dir)) == [Timestamp(1000.5).internal + ".data"]
+
+
+def test_ranges_read_only_what_is_asked(manager: DiskFileManager) -> None:
+    body = os.urandom(3 * CHUNK + 17)
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, body, 1000)
+    for start, end in [(0, 1), (5, CHUNK + 3), (CHUNK, 2 * CHUNK), (3 * CHUNK, 3 * CHUNK + 17),
+                       (100, 10**9)]:
+        assert read_all(df, start, end) == body[start:end]
+
+
+def test_layout_on_disk(manager: DiskFileManager, devices: Path) -> None:
+    df = manager.get("sda", 7, "a", "c", "o", policy_index=2)
+    put(df, b"x", 1000)
+    name_hash = HASHER.hash_path("a", "c", "o")
+    assert df.hash_dir == str(devices / "sda" / "objects-2" / "7" / name_hash[-3:] / name_hash)
+    assert (devices / "sda" / "objects-2" / "7" / "hashes.invalid").read_text() == \
+        name_hash[-3:] + "\n"
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Paths fsynced by the object layer, in order (the real fsync still runs)."""
+    seen: list[str] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(diskfile_module, "_fsync", recording)
+    yield seen
+
+
+def test_first_put_fsyncs_file_hash_dir_and_every_new_directory(
+        manager: DiskFileManager, devices: Path, fsynced: list[str]) -> None:
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, b"hello", 1000)
+    hash_dir = Path(df.hash_dir)
+    suffix_dir, part_dir = hash_dir.parent, hash_dir.parent.parent
+    objects_dir, device_dir = part_dir.parent, part_dir.parent.parent
+    assert fsynced[0].startswith(str(devices / "sda" / "tmp" / ".put-"))
+    assert fsynced[1:] == [str(hash_dir), str(suffix_dir), str(part_dir), str(objects_dir),
+                           str(device_dir)]
+
+
+def test_overwrite_fsyncs_the_file_and_the_hash_dir_only(
+        manager: DiskFileManager, fsynced: list[str]) -> None:
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, b"one", 1000)
+    fsynced.clear()
+    put(df, b"two", 1001)
+    assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
+    fsynced.clear()
+    df.delete(Timestamp(float(Timestamp.now())))
+    assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
+    fsynced.clear()
+    put(df, b"three", float(Timestamp.now()) + 1)
+    df_post = manager.get("sda", 7, "a", "c", "o")
+    fsynced.clear()
+    df_post.post(Timestamp(float(Timestamp.now()) + 2), {"X-Object-Meta-A": "b"})
+    assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
+
+
+def test_newest_write_wins_in_any_order(manager: DiskFileManager) -> None:
+    df = manager.get("sda", 1, "a", "c", "o")
+    put(df, b"newer", 2000)
+    put(df, b"older", 1000)  # arrives late (replication, a slow proxy)
+    assert read_all(df) == b"newer"
+    assert os.listdir(df.hash_dir) == [Timestamp(2000).internal + ".data"]
+
+
+def test_delete_leaves_a_tombstone_that_older_puts_cannot_beat(manager: DiskFileManager) -> None:
+    now = float(Timestamp.now())  # recent: tombstones past reclaim_age are dropped
+    df = manager.get("sda", 1, "a", "c", "o")
+    put(df, b"data", now - 30)
+    df.delete(Timestamp(now - 20))
+    with pytest.raises(DiskFileDeleted) as caught:
+        df.open()
+    assert caught.value.timestamp == Timestamp(now - 20)
+    put(df, b"late", now - 25)
+    with pytest.raises(DiskFileDeleted):
+        df.open()
+    assert os.listdir(df.hash_dir) == [Timestamp(now - 20).internal + ".ts"]
+    put(df, b"again", now - 10)
+    assert read_all(df) == b"again"
+
+
+def test_post_replaces_user_metadata_and_expiry_but_not_the_data(manager: DiskFileManager) -> None:
+    df = manager.get("sda", 1, "a", "c", "o")
+    put(df, b"data", 1000, **{"X-Object-Meta-Old": "1", "X-Delete-At": "9999999999"})
+    df.post(Timestamp(1001), {"X-Object-Meta-New": "2", "Content-Type": "image/png"})
+    info = df.open()
+    assert info.metadata["X-Object-Meta-New"] == "2"
+    assert "X-Object-Meta-Old" not in info.metadata and "X-Delete-At" not in info.metadata
+    assert info.metadata["Content-Type"] == "image/png"
+    assert (info.content_length, info.data_timestamp, info.meta_timestamp) == (
+        4, Timestamp(1000), Timestamp(1001))
+    assert read_all(df) == b"data"
+    put(df, b"fresh", 1002)  # a newer PUT makes the .meta obsolete
+    assert "X-Object-Meta-New" not in df.open().metadata
+    assert len(os.listdir(df.hash_dir)) == 1
+
+
+def test_expired_objects_are_not_found(manager: DiskFileManager) -> None:
+    df = manager.get("sda", 1, "a", "c", "o")
+    put(df, b"data", 1000, **{"X-Delete-At": "5000"})
+    assert df.open(now=4999).content_length == 4
+    with pytest.raises(DiskFileExpired):
+        df.open(now=5000)
+
+
+def test_rot_is_never_served(manager: DiskFileManager, devices: Path) -> None:
+    body = os.urandom(4 * CHUNK)
+    df = manager.get("sda", 3, "a", "c", "o")
+    put(df, body, 1000)
+    data_file = Path(df.hash_dir) / (Timestamp(1000).internal + ".data")
+    with open(data_file, "r+b") as handle:  # one bit flips in the third chunk
+        handle.seek(2 * CHUNK + 100)
+        byte = handle.read(1)
+        handle.seek(2 * CHUNK + 100)
+        handle.write(bytes([byte[0] ^ 1]))
+    served = []
+    with pytest.raises(DiskFileQuarantined, match="chunk 2"):
+        for piece in df.read(df.open()):
+            served.append(piece)
+    assert b"".join(served) == body[:2 * CHUNK]  # good chunks only, then stop
+    quarantined = devices / "sda" / "quarantined" / "objects" / df.name_hash
+    assert sorted(os.listdir(quarantined)) == [data_file.name]
+    with pytest.raises(DiskFileNotFound):
+        df.open()
+    assert df.name_hash[-3:] in (devices / "sda" / "objects" / "3" / "hashes.invalid").read_text()
+
+
+def test_a_truncated_file_is_quarantined_on_open(manager: DiskFileManager) -> None:
+    df = manager.get("sda", 3, "a", "c", "o")
+    put(df, os.urandom(1000), 1000)
+    os.truncate(Path(df.hash_dir) / (Timestamp(1000).internal + ".data"), 500)
+    with pytest.raises(DiskFileQuarantined, match="holds"):
+        df.open()
+
+
+def test_metadata_too_big_for_ext4_xattrs_still_round_trips(manager: DiskFileManager) -> None:
+    meta = {f"X-Object-Meta-{i:03d}-" + "n" * 100: "v" * 256 for i in range(90)}
+    body = os.urandom(CHUNK + 1)
+    df = manager.get("sda", 3, "a", "c", "o")
+    put(df, body, 1000, **meta)
+    info = df.open()
+    assert {k: v for k, v in info.metadata.items() if k in meta} == meta
+    assert read_all(df) == body
+
+
+def test_a_failed_upload_leaves_nothing(manager: DiskFileManager, devices: Path) -> None:
+    df = manager.get("sda", 3, "a", "c", "o")
+    with pytest.raises(ConnectionError):
+        with df.create(100) as writer:
+            writer.write(b"partial")
+            raise ConnectionError("client went away")
+    assert os.listdir(devices / "sda" / "tmp") == []
+    with pytest.raises(DiskFileNotFound):
+        df.open()
+
+
+def test_old_tombstones_are_reclaimed(devices: Path) -> None:
+    manager = DiskFileManager(str(devices), hasher=HASHER, reclaim_age=3600)
+    df = manager.get("sda", 3, "a", "c", "o")
+    df.delete(Timestamp(Timestamp.now().raw / 100000 - 7200))
+    assert not os.path.exists(df.hash_dir)
+
+
+@pytest.mark.parametrize(("device", "partition", "error"), [
+    ("..", 1, DiskFileBadRequest), ("a/b", 1, DiskFileBadRequest),
+    ("sda", "1/../2", DiskFileBadRequest), ("sda", "-1", DiskFileBadRequest),
+    ("sdz", 1, DiskFileDeviceUnavailable),
+])
+def test_paths_cannot_leave_their_device(manager: DiskFileManager, device: str,
+                                         partition: str | int, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        manager.get(device, partition, "a", "c", "o")
+
+
+def test_mount_check_refuses_plain_directories(devices: Path) -> None:
+    manager = DiskFileManager(str(devices), hasher=HASHER, mount_check=True)
+    with pytest.raises(DiskFileDeviceUnavailable, match="not mounted"):
+        manager.get("sda", 1, "a", "c", "o")
