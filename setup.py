@@ -14,6 +14,7 @@ setup(
         "eventlet>=0.36",
         "greenlet>=3.0",
         "msgpack>=1.0",
+        "webob>=1.8",
     ],
     extras_require={
         "test": ["pytest>=7.4", "mypy>=1.5"],
@@ -21,6 +22,7 @@ setup(
     entry_points={
         "console_scripts": [
             "objstore-ring-builder = ring.cli:main",
+            "objstore-object-server = objstore.obj.server:main",
         ],
     },
 )

@@ -1,0 +1,312 @@
+"""The object server: objects over HTTP on one node's devices.
+
+    PUT|GET|HEAD|POST|DELETE /<device>/<partition>/<account>/<container>/<object>
+
+Backend requests come from proxies (and later replicators); they carry
+``X-Timestamp`` (the only clock: a write older than what the device holds
+is 409) and ``X-Backend-Storage-Policy-Index``. Every piece of bad input
+is a 4xx with a reason: a malformed path or timestamp 400, bad UTF-8 412,
+a missing length 411, an ETag that does not match the body 422, a client
+that leaves mid-body 499. A missing device or a full one is 507.
+
+Disk work goes through ``offload`` (``concurrency.run_blocking`` in a
+real server) so a slow disk stalls only the requests that use it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from objstore.common import constraints
+from objstore.common.config import option
+from objstore.common.http import (
+    HTTPError, Request, Response, WSGIApp, check_conditions, header_int, header_timestamp,
+    multipart_body, multipart_length, parse_ranges, split_path, wsgi_app,
+)
+from objstore.common.policies import load_cluster_config
+from objstore.common.server import ServerConfig, run_wsgi_server
+from objstore.common.timestamp import Timestamp
+from objstore.obj.diskfile import DiskFileManager, ObjectInfo
+from objstore.obj.exceptions import DiskFileDeleted, DiskFileError, DiskFileNotFound
+from ring.hashing import set_hash_path_secret
+
+R = TypeVar("R")
+
+# Metadata a PUT keeps from the request, besides the prefixes below.
+_KEPT_HEADERS = ("content-type", "content-encoding", "content-disposition", "content-language",
+                 "x-delete-at", "x-object-manifest", "x-static-large-object", "cache-control",
+                 "expires")
+_KEPT_PREFIXES = ("x-object-meta-", "x-object-sysmeta-", "x-object-transient-sysmeta-")
+_POST_PREFIXES = ("x-object-meta-", "x-object-transient-sysmeta-")
+_INTERNAL = ("name", "x-objstore-")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectServerConfig(ServerConfig):
+    bind_port: int = option(6200, "port to listen on", minimum=1, maximum=65535)
+    devices: str = option("/srv/node", "directory holding one directory (mount) per device")
+    mount_check: bool = option(True, "refuse devices that are not mount points")
+    reclaim_age: float = option(604800.0, "seconds tombstones are kept (a week)", minimum=0)
+    network_chunk_size: int = option(65536, "bytes read from a client at a time", minimum=1024)
+    cluster_conf: str = option("/etc/objstore/objstore.conf",
+                               "the cluster file: hash path secret and storage policies")
+
+
+Offload = Callable[..., Any]
+
+
+def _inline(func: Callable[..., R], *args: Any) -> R:
+    return func(*args)
+
+
+class ObjectController:
+    """Request -> Response for one node's devices."""
+
+    def __init__(self, conf: ObjectServerConfig, logger: logging.Logger,
+                 manager: Any = None, offload: Offload = _inline) -> None:
+        self.conf = conf
+        self.logger = logger
+        self.manager = manager or DiskFileManager(conf.devices, mount_check=conf.mount_check,
+                                                  reclaim_age=conf.reclaim_age)
+        self.offload = offload
+
+    def __call__(self, request: Request) -> Response:
+        handler = getattr(self, "do_" + request.method, None)
+        if handler is None:
+            raise HTTPError(405, f"{request.method} is not supported",
+                            {"Allow": "PUT, GET, HEAD, POST, DELETE"})
+        try:
+            return handler(request)  # type: ignore[no-any-return]
+        except DiskFileError as err:
+            raise HTTPError(err.status, str(err)) from None
+
+    def _diskfile(self, request: Request) -> tuple[Any, list[str]]:
+        device, partition, account, container, obj = split_path(request, 5, 5, rest=True)
+        try:
+            constraints.check_object_name(obj)
+        except constraints.ConstraintError as err:
+            raise HTTPError(err.status, err.reason) from None
+        policy = header_int(request, "X-Backend-Storage-Policy-Index", 0) or 0
+        diskfile = self.offload(self.manager.get, device, partition, account, container, obj,
+                                policy)
+        return diskfile, [account, container, obj]
+
+    def _current(self, diskfile: Any, now: float | None = None) -> ObjectInfo | None:
+        try:
+            return self.offload(diskfile.open, now)  # type: ignore[no-any-return]
+        except DiskFileNotFound:
+            return None
+
+    def _newest(self, diskfile: Any) -> Timestamp | None:
+        """The newest timestamp the object has: data, POST or tombstone."""
+        try:
+            info = self.offload(diskfile.open)
+        except DiskFileDeleted as gone:
+            return gone.timestamp
+        except DiskFileNotFound:
+            return None
+        return info.timestamp  # type: ignore[no-any-return]
+
+    # -- PUT ---------------------------------------------------------------
+
+    def do_PUT(self, request: Request) -> Response:
+        timestamp = header_timestamp(request)
+        diskfile, (account, container, obj) = self._diskfile(request)
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        try:
+            created = constraints.check_object_creation(
+                request.headers.get("Content-Length"), chunked, request.headers, obj,
+                now=time.time())
+        except constraints.ConstraintError as err:
+            raise HTTPError(err.status, err.reason) from None
+        newest = self._newest(diskfile)
+        if newest is not None and newest >= timestamp:
+            raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
+                                 f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
+        length = created.content_length
+        with self.offload(diskfile.create, length) as writer:
+            self._receive(request, writer, length)
+            sent_etag = request.headers.get("ETag", "").strip('"').lower()
+            if sent_etag and sent_etag != writer.etag:
+                raise HTTPError(422, f"body MD5 {writer.etag} does not match ETag {sent_etag}")
+            metadata = self._put_metadata(request, timestamp, f"/{account}/{container}/{obj}")
+            if created.delete_at is not None:
+                metadata["X-Delete-At"] = str(created.delete_at)
+            self.offload(writer.commit, metadata)
+        return Response(status=201, headers={"ETag": writer.etag}, content_type=None,
+                        charset=None)
+
+    def _receive(self, request: Request, writer: Any, length: int | None) -> None:
+        source = request.environ["wsgi.input"]
+        chunk_size = self.conf.network_chunk_size
+        received = 0
+        while length is None or received < length:
+            want = chunk_size if length is None else min(chunk_size, length - received)
+            try:
+                chunk = source.read(want)
+            except (OSError, ValueError):
+                raise HTTPError(499, "client disconnected while sending the body") from None
+            if not chunk:
+                break
+            received += len(chunk)
+            self.offload(writer.write, chunk)
+        if length is not None and received < length:
+            raise HTTPError(499, f"body ended after {received} of {length} bytes")
+
+    @staticmethod
+    def _put_metadata(request: Request, timestamp: Timestamp, name: str) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name, "X-Timestamp": timestamp.internal}
+        for key, value in request.headers.items():
+            lowered = key.lower()
+            if lowered in _KEPT_HEADERS or lowered.startswith(_KEPT_PREFIXES):
+                metadata[_canonical(key)] = value
+        metadata.setdefault("Content-Type", "application/octet-stream")
+        return metadata
+
+    # -- GET / HEAD ----------------------------------------------------------
+
+    def do_HEAD(self, request: Request) -> Response:
+        return self.do_GET(request, head=True)
+
+    def do_GET(self, request: Request, head: bool = False) -> Response:
+        diskfile, _ = self._diskfile(request)
+        try:
+            info = self.offload(diskfile.open, time.time())
+        except DiskFileDeleted as gone:
+            raise HTTPError(404, "deleted", {"X-Backend-Timestamp": gone.timestamp.internal})
+        except DiskFileNotFound:
+            raise HTTPError(404, "not found") from None
+        response = Response(headers=self._object_headers(info), content_type=None, charset=None)
+        status = check_conditions(request, info.etag, info.data_timestamp)
+        if status:
+            response.status = status
+            response.headers["Content-Length"] = "0"
+            return response
+        ranges = parse_ranges(request.headers.get("Range"), info.content_length)
+        # webob's app_iter setter drops Content-Length: set the body first.
+        if ranges is None:
+            if not head:
+                response.app_iter = self._stream(diskfile, info, 0, info.content_length)
+            response.headers["Content-Length"] = str(info.content_length)
+            return response
+        response.status = 206
+        if len(ranges) == 1:
+            start, end = ranges[0]
+            if not head:
+                response.app_iter = self._stream(diskfile, info, start, end)
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.content_length}"
+            response.headers["Content-Length"] = str(end - start)
+            return response
+        boundary = uuid.uuid4().hex
+        content_type = response.headers["Content-Type"]
+        if not head:
+            parts = ((s, e, self._stream(diskfile, info, s, e)) for s, e in ranges)
+            response.app_iter = multipart_body(parts, info.content_length, content_type,
+                                               boundary)
+        response.headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+        response.headers["Content-Length"] = str(
+            multipart_length(ranges, info.content_length, content_type, boundary))
+        return response
+
+    def _stream(self, diskfile: Any, info: ObjectInfo, start: int, end: int) -> Iterator[bytes]:
+        """Verified bytes; on corruption the response just stops short (the
+        proxy then resumes from another replica) and the file is gone."""
+        chunks = diskfile.read(info, start, end)
+        while True:
+            try:
+                chunk = self.offload(next, chunks, None)
+            except DiskFileError as err:
+                self.logger.error("stopped serving %s: %s", diskfile.name, err)
+                return
+            if chunk is None:
+                return
+            yield chunk
+
+    @staticmethod
+    def _object_headers(info: ObjectInfo) -> dict[str, str]:
+        headers = {
+            _canonical(k): str(v) for k, v in info.metadata.items()
+            if not k.lower().startswith(_INTERNAL) and k not in ("X-Timestamp", "Content-Length")
+        }
+        headers.update({
+            "ETag": info.etag,
+            "Last-Modified": info.timestamp.http_date,
+            "X-Timestamp": info.data_timestamp.normal,
+            "X-Backend-Timestamp": info.timestamp.internal,
+            "X-Backend-Data-Timestamp": info.data_timestamp.internal,
+            "Accept-Ranges": "bytes",
+        })
+        return headers
+
+    # -- POST / DELETE -------------------------------------------------------
+
+    def do_POST(self, request: Request) -> Response:
+        timestamp = header_timestamp(request)
+        diskfile, _ = self._diskfile(request)
+        try:
+            constraints.check_metadata(request.headers, "object")
+            delete_at = constraints.check_delete_headers(request.headers, time.time())
+        except constraints.ConstraintError as err:
+            raise HTTPError(err.status, err.reason) from None
+        info = self._current(diskfile)
+        if info is None:
+            raise HTTPError(404, "not found")
+        if info.timestamp >= timestamp:
+            raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
+                                 f"{info.timestamp.internal}")
+        metadata = {_canonical(k): v for k, v in request.headers.items()
+                    if k.lower().startswith(_POST_PREFIXES)}
+        if "Content-Type" in request.headers:
+            metadata["Content-Type"] = request.headers["Content-Type"]
+        if delete_at is not None:
+            metadata["X-Delete-At"] = str(delete_at)
+        self.offload(diskfile.post, timestamp, metadata)
+        return Response(status=202, content_type=None, charset=None)
+
+    def do_DELETE(self, request: Request) -> Response:
+        timestamp = header_timestamp(request)
+        diskfile, _ = self._diskfile(request)
+        newest = self._newest(diskfile)
+        if newest is not None and newest >= timestamp:
+            raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
+                                 f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
+        info = self._current(diskfile)
+        expected = request.headers.get("X-If-Delete-At")
+        if expected is not None and (info is None or
+                                     str(info.metadata.get("X-Delete-At")) != expected):
+            raise HTTPError(412, "X-If-Delete-At does not match the object's X-Delete-At")
+        self.offload(diskfile.delete, timestamp)
+        # A tombstone is written even for a missing object: it orders this
+        # delete against a PUT that may still be on its way.
+        return Response(status=204 if info is not None else 404, content_type=None,
+                        charset=None)
+
+
+def _canonical(header: str) -> str:
+    """``x-object-meta-color`` -> ``X-Object-Meta-Color``, as clients see it."""
+    return "-".join(part[:1].upper() + part[1:] for part in header.split("-"))
+
+
+def make_app(conf: ObjectServerConfig, logger: logging.Logger) -> WSGIApp:
+    cluster, warnings = load_cluster_config(conf.cluster_conf)
+    for warning in warnings:
+        logger.warning(warning)
+    set_hash_path_secret(cluster.hash_path_prefix, cluster.hash_path_suffix)
+    from objstore.common import concurrency
+
+    controller = ObjectController(conf, logger, offload=concurrency.run_blocking)
+    return wsgi_app(controller, logger)
+
+
+def main() -> None:
+    """``objstore-object-server <conf>``: section ``[app:object-server]``."""
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print("usage: objstore-object-server <config file>", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_wsgi_server("object-server", sys.argv[1], "app:object-server",
+                             ObjectServerConfig, make_app))

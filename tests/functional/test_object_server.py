@@ -1,0 +1,133 @@
+"""The object server as a real process over HTTP, including a crash mid-PUT."""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from objstore.common.timestamp import Timestamp
+
+from .test_server_runtime import free_port, wait_until
+
+COMMAND = shutil.which("objstore-object-server")
+
+
+class ObjectServer:
+    def __init__(self, tmp_path: Path) -> None:
+        self.devices = tmp_path / "srv"
+        (self.devices / "sda").mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cluster = tmp_path / "objstore.conf"
+        cluster.write_text("[swift-hash]\nswift_hash_path_suffix = functional\n")
+        self.conf = tmp_path / "object-server.conf"
+        self.conf.write_text(
+            f"[app:object-server]\nbind_port = {self.port}\nworkers = 1\n"
+            f"devices = {self.devices}\nmount_check = false\ncluster_conf = {cluster}\n"
+            f"log_file = {tmp_path / 'object.log'}\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert COMMAND, "objstore-object-server is not installed (pip install -e .)"
+        self.proc = subprocess.Popen([COMMAND, str(self.conf)], start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(lambda: self.request("GET", "/sda/0/a/c/probe")[0] == 404)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def request(self, method: str, path: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ObjectServer]:
+    node = ObjectServer(tmp_path)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.kill()
+
+
+def stamp(delta: float = 0) -> str:
+    return Timestamp(float(Timestamp.now()) + delta).internal
+
+
+def test_put_get_range_delete_over_http(server: ObjectServer) -> None:
+    body = os.urandom(200_000)
+    path = "/sda/3/AUTH_test/c/dir/\u00e9t\u00e9.bin"
+    quoted = "/sda/3/AUTH_test/c/dir/%C3%A9t%C3%A9.bin"
+    status, headers, _ = server.request("PUT", quoted, body, {
+        "X-Timestamp": stamp(), "Content-Type": "application/x-test",
+        "ETag": hashlib.md5(body).hexdigest(), "X-Object-Meta-Season": "summer"})
+    assert status == 201 and headers["ETag"] == hashlib.md5(body).hexdigest()
+    status, headers, got = server.request("GET", quoted)
+    assert (status, got) == (200, body)
+    assert headers["X-Object-Meta-Season"] == "summer"
+    status, _, got = server.request("GET", quoted, headers={"Range": "bytes=100-199"})
+    assert (status, got) == (206, body[100:200])
+    assert server.request("DELETE", quoted, headers={"X-Timestamp": stamp(1)})[0] == 204
+    assert server.request("GET", quoted)[0] == 404
+    assert path  # the same name, as the proxy would send it quoted
+
+
+def test_chunked_upload(server: ObjectServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.putrequest("PUT", "/sda/1/a/c/chunked")
+    for name, value in {"X-Timestamp": stamp(), "Content-Type": "a/b",
+                        "Transfer-Encoding": "chunked"}.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    for piece in (b"abc", b"defg", b""):
+        conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    assert conn.getresponse().status == 201
+    conn.close()
+    assert server.request("GET", "/sda/1/a/c/chunked")[2] == b"abcdefg"
+
+
+def test_kill_9_mid_put_leaves_nothing_visible_and_restarts_cleanly(
+        server: ObjectServer) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall((f"PUT /sda/2/a/c/big HTTP/1.1\r\nHost: x\r\nX-Timestamp: {stamp()}\r\n"
+                  "Content-Type: a/b\r\nContent-Length: 10000000\r\n\r\n").encode())
+    sock.sendall(os.urandom(3_000_000))
+    time.sleep(0.3)  # the server is mid-body, writing to its temp file
+    server.kill()
+    sock.close()
+    server.start()
+    assert server.request("GET", "/sda/2/a/c/big")[0] == 404
+    assert not list((server.devices / "sda").rglob("*.data"))
+    status = server.request("PUT", "/sda/2/a/c/big", b"fine",
+                            {"X-Timestamp": stamp(), "Content-Type": "a/b"})[0]
+    assert status == 201
+    assert server.request("GET", "/sda/2/a/c/big")[2] == b"fine"
+
+
+def test_a_client_that_disconnects_mid_body_leaves_nothing(server: ObjectServer) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall((f"PUT /sda/2/a/c/gone HTTP/1.1\r\nHost: x\r\nX-Timestamp: {stamp()}\r\n"
+                  "Content-Type: a/b\r\nContent-Length: 1000\r\n\r\n").encode() + b"x" * 10)
+    sock.close()
+    wait_until(lambda: "499" in (server.devices.parent / "object.log").read_text())
+    assert server.request("GET", "/sda/2/a/c/gone")[0] == 404
+    assert os.listdir(server.devices / "sda" / "tmp") == []
