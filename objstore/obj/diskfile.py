@@ -37,7 +37,7 @@ from typing import Any
 
 from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
 from objstore.common.timestamp import Timestamp
-from objstore.obj import layout
+from objstore.obj import hashes, layout
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileError, DiskFileExpired,
     DiskFileNoSpace, DiskFileNotFound, DiskFileQuarantined,
@@ -300,12 +300,7 @@ class DiskFile:
     def _invalidate_suffix(self) -> None:
         # Not fsynced: a lost mark costs a late rehash, never data; the
         # replicator recomputes every suffix's hash now and then anyway.
-        partition_dir = os.path.dirname(os.path.dirname(self.hash_dir))
-        try:
-            with open(os.path.join(partition_dir, "hashes.invalid"), "a", encoding="ascii") as f:
-                f.write(self.name_hash[-3:] + "\n")
-        except FileNotFoundError:
-            pass
+        hashes.invalidate(os.path.dirname(os.path.dirname(self.hash_dir)), self.name_hash[-3:])
 
 
 def _make_dirs(path: str) -> list[str]:

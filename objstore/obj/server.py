@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import re
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+
+import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from objstore.common import constraints
 from objstore.common.config import option
@@ -31,8 +35,10 @@ from objstore.common.http import (
 from objstore.common.policies import load_cluster_config
 from objstore.common.server import ServerConfig, run_wsgi_server
 from objstore.common.timestamp import Timestamp
+from objstore.obj import hashes
 from objstore.obj.diskfile import DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import DiskFileDeleted, DiskFileError, DiskFileNotFound
+from objstore.obj.layout import check_partition, data_dir
 from ring.hashing import set_hash_path_secret
 
 R = TypeVar("R")
@@ -44,6 +50,7 @@ _KEPT_HEADERS = ("content-type", "content-encoding", "content-disposition", "con
 _KEPT_PREFIXES = ("x-object-meta-", "x-object-sysmeta-", "x-object-transient-sysmeta-")
 _POST_PREFIXES = ("x-object-meta-", "x-object-transient-sysmeta-")
 _INTERNAL = ("name", "x-objstore-")
+_SUFFIX = re.compile(r"[0-9a-f]{3}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +86,7 @@ class ObjectController:
         handler = getattr(self, "do_" + request.method, None)
         if handler is None:
             raise HTTPError(405, f"{request.method} is not supported",
-                            {"Allow": "PUT, GET, HEAD, POST, DELETE"})
+                            {"Allow": "PUT, GET, HEAD, POST, DELETE, REPLICATE"})
         try:
             return handler(request)  # type: ignore[no-any-return]
         except DiskFileError as err:
@@ -267,6 +274,23 @@ class ObjectController:
             metadata["X-Delete-At"] = str(delete_at)
         self.offload(diskfile.post, timestamp, metadata)
         return Response(status=202, content_type=None, charset=None)
+
+    def do_REPLICATE(self, request: Request) -> Response:
+        """``REPLICATE /<device>/<partition>[/<suffix>-<suffix>...]``: the
+        partition's suffix hashes (msgpack map), recomputing those named."""
+        parts = split_path(request, 2, 3)
+        device, partition = parts[0], parts[1]
+        recalculate = parts[2].split("-") if len(parts) == 3 and parts[2] else []
+        if any(not _SUFFIX.fullmatch(suffix) for suffix in recalculate):
+            raise HTTPError(400, "suffixes are three hex digits, joined by '-'")
+        policy = header_int(request, "X-Backend-Storage-Policy-Index", 0) or 0
+        device_path = self.offload(self.manager.device_path, device)
+        partition_dir = os.path.join(device_path, data_dir(policy),
+                                     str(check_partition(partition)))
+        found = self.offload(hashes.get_hashes, partition_dir, self.conf.reclaim_age,
+                             recalculate)
+        return Response(body=msgpack.packb(found), content_type="application/x-msgpack",
+                        charset=None)
 
     def do_DELETE(self, request: Request) -> Response:
         timestamp = header_timestamp(request)

@@ -196,3 +196,16 @@ def test_rot_stops_the_response_and_quarantines(app: Any, tmp_path: Path) -> Non
     assert served == body[:CHUNK]  # cut short: never the bad chunk
     assert call(app, "GET").status_int == 404
     assert list((tmp_path / "sda" / "quarantined" / "objects").iterdir())
+
+
+def test_replicate_returns_suffix_hashes(app: Any) -> None:
+    put(app)
+    got = call(app, "REPLICATE", path="/sda/7")
+    assert got.status_int == 200
+    found = __import__("msgpack").unpackb(got.body)
+    suffix = PathHasher("pre", "suf").hash_path("AUTH_a", "c", "photos/cat.jpg")[-3:]
+    assert list(found) == [suffix] and len(found[suffix]) == 32
+    assert call(app, "REPLICATE", path=f"/sda/7/{suffix}-abc").status_int == 200
+    assert call(app, "REPLICATE", path="/sda/7/../x").status_int == 400
+    assert call(app, "REPLICATE", path="/sda/7/xyz1").status_int == 400
+    assert __import__("msgpack").unpackb(call(app, "REPLICATE", path="/sda/8").body) == {}
