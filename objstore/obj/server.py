@@ -35,7 +35,7 @@ from objstore.common.http import (
 from objstore.common.policies import load_cluster_config
 from objstore.common.server import ServerConfig, run_wsgi_server
 from objstore.common.timestamp import Timestamp
-from objstore.obj import hashes
+from objstore.obj import hashes, updates
 from objstore.obj.diskfile import DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import DiskFileDeleted, DiskFileError, DiskFileNotFound
 from objstore.obj.layout import check_partition, data_dir
@@ -60,6 +60,9 @@ class ObjectServerConfig(ServerConfig):
     mount_check: bool = option(True, "refuse devices that are not mount points")
     reclaim_age: float = option(604800.0, "seconds tombstones are kept (a week)", minimum=0)
     network_chunk_size: int = option(65536, "bytes read from a client at a time", minimum=1024)
+    conn_timeout: float = option(0.5, "seconds to connect to a container server", minimum=0.01)
+    node_timeout: float = option(3.0, "seconds a container server may take to answer",
+                                 minimum=0.01)
     cluster_conf: str = option("/etc/objstore/objstore.conf",
                                "the cluster file: hash path secret and storage policies")
 
@@ -67,8 +70,8 @@ class ObjectServerConfig(ServerConfig):
 Offload = Callable[..., Any]
 
 
-def _inline(func: Callable[..., R], *args: Any) -> R:
-    return func(*args)
+def _inline(func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    return func(*args, **kwargs)
 
 
 class ObjectController:
@@ -145,8 +148,29 @@ class ObjectController:
             if created.delete_at is not None:
                 metadata["X-Delete-At"] = str(created.delete_at)
             self.offload(writer.commit, metadata)
+        metadata.update({"Content-Length": writer.size, "ETag": writer.etag})
+        self._update_container(request, diskfile, "PUT", timestamp, metadata,
+                               (account, container, obj))
         return Response(status=201, headers={"ETag": writer.etag}, content_type=None,
                         charset=None)
+
+    def _update_container(self, request: Request, diskfile: Any, op: str,
+                          timestamp: Timestamp, metadata: dict[str, Any],
+                          names: tuple[str, str, str]) -> None:
+        """Tell the container replicas the request names; what fails is kept
+        as an async pending for the updater (see updates.py)."""
+        policy = header_int(request, "X-Backend-Storage-Policy-Index", 0) or 0
+        headers = updates.update_headers(op, timestamp, metadata, policy,
+                                         request.headers.get("X-Trans-Id"))
+        for node in updates.container_nodes(request.headers):
+            if self.offload(updates.send_update, node, op, *names, headers,
+                            connect_timeout=self.conf.conn_timeout,
+                            read_timeout=self.conf.node_timeout):
+                continue
+            self.logger.warning("container update to %s:%d/%s failed; saved for the updater",
+                                node.host, node.port, node.device)
+            self.offload(updates.write_async_pending, diskfile.device_path, policy,
+                         diskfile.name_hash, timestamp, op, *names, headers)
 
     def _receive(self, request: Request, writer: Any, length: int | None) -> None:
         source = request.environ["wsgi.input"]
@@ -305,6 +329,9 @@ class ObjectController:
                                      str(info.metadata.get("X-Delete-At")) != expected):
             raise HTTPError(412, "X-If-Delete-At does not match the object's X-Delete-At")
         self.offload(diskfile.delete, timestamp)
+        account, container, obj = split_path(request, 5, 5, rest=True)[2:]
+        self._update_container(request, diskfile, "DELETE", timestamp, {},
+                               (account, container, obj))
         # A tombstone is written even for a missing object: it orders this
         # delete against a PUT that may still be on its way.
         return Response(status=204 if info is not None else 404, content_type=None,

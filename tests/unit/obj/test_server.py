@@ -209,3 +209,70 @@ def test_replicate_returns_suffix_hashes(app: Any) -> None:
     assert call(app, "REPLICATE", path="/sda/7/../x").status_int == 400
     assert call(app, "REPLICATE", path="/sda/7/xyz1").status_int == 400
     assert __import__("msgpack").unpackb(call(app, "REPLICATE", path="/sda/8").body) == {}
+
+
+class Recorder(__import__("http.server").server.BaseHTTPRequestHandler):
+    """A container server stand-in that records what it is told."""
+
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    def _record(self) -> None:
+        Recorder.seen.append((self.command, self.path, dict(self.headers)))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_PUT = do_DELETE = _record
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def container_server() -> Any:
+    import http.server
+    import threading
+
+    Recorder.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_put_and_delete_update_the_container(app: Any, container_server: Any) -> None:
+    host = f"127.0.0.1:{container_server.server_address[1]}"
+    where = {"X_Container_Host": host, "X_Container_Device": "sdc",
+             "X_Container_Partition": "42", "X_Trans_Id": "tx-1"}
+    ts = now()
+    assert put(app, b"meow", ts, **where).status_int == 201
+    assert call(app, "DELETE", X_Timestamp=now(1), **where).status_int == 204
+    (op1, path1, headers1), (op2, path2, headers2) = Recorder.seen
+    assert (op1, path1) == ("PUT", "/sdc/42/AUTH_a/c/photos/cat.jpg")
+    assert (headers1["X-Size"], headers1["X-Etag"], headers1["X-Timestamp"]) == (
+        "4", hashlib.md5(b"meow").hexdigest(), ts)
+    assert headers1["X-Content-Type"] == "image/jpeg" and headers1["X-Trans-Id"] == "tx-1"
+    assert (op2, path2) == ("DELETE", "/sdc/42/AUTH_a/c/photos/cat.jpg")
+
+
+def test_a_failed_update_becomes_a_durable_async_pending(app: Any, tmp_path: Path) -> None:
+    from objstore.obj.updates import read_async_pending
+
+    closed = __import__("socket").socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nobody listens there
+    ts = now()
+    response = put(app, b"meow", ts, X_Container_Host=f"127.0.0.1:{port}",
+                   X_Container_Device="sdc", X_Container_Partition="42")
+    assert response.status_int == 201  # the object is stored; the listing catches up later
+    (pending,) = [p for p in (tmp_path / "sda" / "async_pending").rglob("*") if p.is_file()]
+    name_hash = PathHasher("pre", "suf").hash_path("AUTH_a", "c", "photos/cat.jpg")
+    assert pending.name == f"{name_hash}-{ts}"
+    record = read_async_pending(str(pending))
+    assert (record["op"], record["account"], record["container"], record["obj"]) == (
+        "PUT", "AUTH_a", "c", "photos/cat.jpg")
+    assert record["headers"]["X-Size"] == "4"

@@ -1,0 +1,129 @@
+"""Container updates: telling the container listing about a PUT or DELETE.
+
+The proxy names, in each object request, the container replica this
+object server must tell (``X-Container-Host: ip:port``,
+``X-Container-Device``, ``X-Container-Partition``; comma-separated lists
+when there are several). After the object is durable the server sends
+the container server
+
+    PUT|DELETE /<device>/<partition>/<account>/<container>/<object>
+
+with ``X-Timestamp``, ``X-Size``, ``X-Content-Type`` and ``X-Etag``. An
+update that fails or times out must not be lost, since the client has
+been told the object is stored: it becomes an *async pending*, a msgpack
+record written durably (temp file, fsync, rename, fsync of the
+directory) to
+
+    <device>/async_pending[-N]/<suffix>/<object hash>-<timestamp>
+
+that the object updater (issue #5) retries until the listing has it.
+Record fields: ``version`` (1), ``op`` (PUT or DELETE), ``account``,
+``container``, ``obj``, ``headers`` (the update's headers),
+``container_path`` (None, kept for redirected updates later).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
+
+from objstore.common.http_client import BackendError, request
+from objstore.common.timestamp import Timestamp
+
+ASYNC_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerNode:
+    host: str
+    port: int
+    device: str
+    partition: str
+
+
+def container_nodes(headers: Mapping[str, str]) -> list[ContainerNode]:
+    """The container replicas an object request names (maybe none)."""
+    hosts = [h.strip() for h in headers.get("X-Container-Host", "").split(",") if h.strip()]
+    devices = [d.strip() for d in headers.get("X-Container-Device", "").split(",") if d.strip()]
+    partition = headers.get("X-Container-Partition", "").strip()
+    if not hosts or len(devices) != len(hosts) or not partition.isdigit():
+        return []
+    nodes = []
+    for host, device in zip(hosts, devices):
+        address, _, port = host.rpartition(":")
+        if not port.isdigit():
+            return []
+        nodes.append(ContainerNode(address.strip("[]"), int(port), device, partition))
+    return nodes
+
+
+def update_headers(op: str, timestamp: Timestamp, metadata: Mapping[str, Any],
+                   policy_index: int, trans_id: str | None) -> dict[str, str]:
+    headers = {"X-Timestamp": timestamp.internal,
+               "X-Backend-Storage-Policy-Index": str(policy_index)}
+    if trans_id:
+        headers["X-Trans-Id"] = trans_id
+    if op == "PUT":
+        headers.update({"X-Size": str(metadata["Content-Length"]),
+                        "X-Content-Type": str(metadata.get("Content-Type", "")),
+                        "X-Etag": str(metadata["ETag"])})
+    return headers
+
+
+def send_update(node: ContainerNode, op: str, account: str, container: str, obj: str,
+                headers: Mapping[str, str], *, connect_timeout: float,
+                read_timeout: float) -> bool:
+    """True when the container server took the update (2xx)."""
+    path = f"/{node.device}/{node.partition}/{account}/{container}/{obj}"
+    try:
+        status, _, _ = request(node.host, node.port, op, path, dict(headers),
+                               connect_timeout=connect_timeout, read_timeout=read_timeout)
+    except (BackendError, ValueError):
+        return False
+    return 200 <= status < 300
+
+
+def async_dir(policy_index: int) -> str:
+    return "async_pending" if policy_index == 0 else f"async_pending-{policy_index}"
+
+
+def write_async_pending(device_path: str, policy_index: int, name_hash: str,
+                        timestamp: Timestamp, op: str, account: str, container: str,
+                        obj: str, headers: Mapping[str, str]) -> str:
+    """Durably record an update to retry; returns the record's path."""
+    record = msgpack.packb({"version": ASYNC_VERSION, "op": op, "account": account,
+                            "container": container, "obj": obj, "headers": dict(headers),
+                            "container_path": None}, use_bin_type=True)
+    directory = os.path.join(device_path, async_dir(policy_index), name_hash[-3:])
+    created = not os.path.isdir(directory)
+    os.makedirs(directory, exist_ok=True)
+    tmp_dir = os.path.join(device_path, "tmp")
+    os.makedirs(tmp_dir, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=tmp_dir, prefix=".async-")
+    try:
+        os.write(fd, record)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path = os.path.join(directory, f"{name_hash}-{timestamp.internal}")
+    os.replace(temp, path)
+    for synced in ([directory, os.path.dirname(directory), device_path] if created
+                   else [directory]):
+        dir_fd = os.open(synced, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return path
+
+
+def read_async_pending(path: str) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        record = msgpack.unpackb(handle.read(), raw=False)
+    if not isinstance(record, dict) or record.get("version") != ASYNC_VERSION:
+        raise ValueError(f"{path} is not an async pending record")
+    return record
