@@ -106,21 +106,16 @@ class ObjectController:
                                 policy)
         return diskfile, [account, container, obj]
 
-    def _current(self, diskfile: Any, now: float | None = None) -> ObjectInfo | None:
-        try:
-            return self.offload(diskfile.open, now)  # type: ignore[no-any-return]
-        except DiskFileNotFound:
-            return None
-
-    def _newest(self, diskfile: Any) -> Timestamp | None:
-        """The newest timestamp the object has: data, POST or tombstone."""
+    def _state(self, diskfile: Any) -> tuple[ObjectInfo | None, Timestamp | None]:
+        """The object if it exists, and the newest timestamp it has (data,
+        POST or tombstone), in one look at the disk."""
         try:
             info = self.offload(diskfile.open)
         except DiskFileDeleted as gone:
-            return gone.timestamp
+            return None, gone.timestamp
         except DiskFileNotFound:
-            return None
-        return info.timestamp  # type: ignore[no-any-return]
+            return None, None
+        return info, info.timestamp
 
     # -- PUT ---------------------------------------------------------------
 
@@ -134,7 +129,7 @@ class ObjectController:
                 now=time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
-        newest = self._newest(diskfile)
+        _, newest = self._state(diskfile)
         if newest is not None and newest >= timestamp:
             raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
                                  f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
@@ -284,7 +279,7 @@ class ObjectController:
             delete_at = constraints.check_delete_headers(request.headers, time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
-        info = self._current(diskfile)
+        info, _ = self._state(diskfile)
         if info is None:
             raise HTTPError(404, "not found")
         if info.timestamp >= timestamp:
@@ -319,11 +314,10 @@ class ObjectController:
     def do_DELETE(self, request: Request) -> Response:
         timestamp = header_timestamp(request)
         diskfile, _ = self._diskfile(request)
-        newest = self._newest(diskfile)
+        info, newest = self._state(diskfile)
         if newest is not None and newest >= timestamp:
             raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
                                  f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
-        info = self._current(diskfile)
         expected = request.headers.get("X-If-Delete-At")
         if expected is not None and (info is None or
                                      str(info.metadata.get("X-Delete-At")) != expected):
