@@ -1,0 +1,1 @@
+"""The account server's side of the cluster: the account database (broker)."""

@@ -1,0 +1,1 @@
+"""The container server's side of the cluster: the container database (broker)."""
