@@ -276,3 +276,16 @@ def test_a_failed_update_becomes_a_durable_async_pending(app: Any, tmp_path: Pat
     assert (record["op"], record["account"], record["container"], record["obj"]) == (
         "PUT", "AUTH_a", "c", "photos/cat.jpg")
     assert record["headers"]["X-Size"] == "4"
+
+
+@pytest.mark.parametrize("headers", [
+    {"X_Object_Meta_" + "n" * 129: "v"},                       # name over 128 bytes
+    {"X_Object_Meta_Big": "v" * 257},                          # value over 256 bytes
+    {f"X_Object_Meta_K{i}": "v" for i in range(91)},           # over 90 items
+    {f"X_Object_Meta_K{i:02d}": "v" * 250 for i in range(17)},  # over 4096 bytes in all
+])
+def test_oversize_metadata_is_400_with_a_reason(app: Any, headers: dict[str, str]) -> None:
+    response = put(app, **headers)
+    assert response.status_int == 400 and response.body.strip()
+    assert call(app, "GET").status_int == 404
+    assert call(app, "POST", X_Timestamp=now(), **headers).status_int in (400, 404)
