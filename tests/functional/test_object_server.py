@@ -132,3 +132,37 @@ def test_a_client_that_disconnects_mid_body_leaves_nothing(server: ObjectServer)
     assert server.request("GET", "/sda/2/a/c/gone")[0] == 404
     tmp = server.devices / "sda" / "tmp"
     assert not tmp.exists() or os.listdir(tmp) == []
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "status"), [
+    ("GET", "/sda/1/a/c/%FF%FE", {}, 412),                     # not UTF-8
+    ("GET", "/sda/1/a/c/x%00y", {}, 412),                      # NUL in the name
+    ("GET", "/../1/a/c/o", {}, 400),                           # leaves the devices dir
+    ("GET", "/sda/../a/c/o", {}, 400),
+    ("GET", "/sda/1/a/c/" + "n" * 1025, {}, 400),              # name too long
+    ("PUT", "/sda/1/a/c/o", {"X-Timestamp": "soon"}, 400),     # bad timestamp
+    ("PUT", "/sda/1/a/c/o", {"X-Timestamp": "-5"}, 400),
+    ("PUT", "/sda/1/a/c/o", {"X-Object-Meta-" + "k" * 129: "v"}, 400),  # metadata too big
+    ("PUT", "/sda/1/a/c/o", {"X-Delete-At": "yesterday"}, 400),
+    ("GET", "/sdz/1/a/c/o", {}, 507),                          # no such device
+])
+def test_bad_input_over_http_is_a_4xx_with_a_reason(server: ObjectServer, method: str, path: str,
+                                                     headers: dict[str, str],
+                                                     status: int) -> None:
+    full = {"Content-Type": "a/b", **headers}
+    if method == "PUT":
+        full.setdefault("X-Timestamp", stamp())
+    got_status, _, body = server.request(method, path, b"x" if method == "PUT" else b"", full)
+    assert got_status == status
+    assert body.strip() and b"Traceback" not in body
+
+
+def test_a_range_past_the_end_is_416(server: ObjectServer) -> None:
+    server.request("PUT", "/sda/1/a/c/r", b"0123456789", {"X-Timestamp": stamp(),
+                                                          "Content-Type": "a/b"})
+    status, headers, _ = server.request("GET", "/sda/1/a/c/r", headers={"Range": "bytes=20-30"})
+    assert (status, headers["Content-Range"]) == (416, "bytes */10")
+    status, headers, body = server.request("GET", "/sda/1/a/c/r",
+                                           headers={"Range": "bytes=1-2,4-5"})
+    assert status == 206 and headers["Content-Type"].startswith("multipart/byteranges")
+    assert b"Content-Range: bytes 1-2/10" in body and b"Content-Range: bytes 4-5/10" in body
