@@ -49,8 +49,6 @@ from ring.hashing import PathHasher, default_hasher
 # Keys the object layer itself keeps in metadata.
 CHUNK_SIZE_KEY = "X-Objstore-Chunk-Size"
 TABLE_CRC_KEY = "X-Objstore-Table-Crc"
-# What a POST (.meta) replaces in the metadata of the data it applies to.
-POST_REPLACES = ("x-object-meta-", "x-object-transient-sysmeta-", "x-delete-at")
 
 
 def _fsync(fd: int) -> None:
@@ -155,40 +153,34 @@ class DiskFile:
 
     def _load(self, found: layout.Resolution) -> ObjectInfo:
         data_path = os.path.join(self.hash_dir, found.data)  # type: ignore[arg-type]
-        try:
-            fd = os.open(data_path, os.O_RDONLY)
-        except FileNotFoundError:  # replaced under us by a newer write
-            raise DiskFileNotFound(self.name or self.name_hash) from None
-        try:
-            metadata, end = read_metadata_and_end(fd)
-        except MetadataError as err:
-            self.quarantine(f"unreadable metadata: {err}")
-        finally:
-            os.close(fd)
+        metadata, end = self._read_metadata(data_path)
         size = int(metadata.get("Content-Length", -1))
         if size < 0 or end != size + table_length(size):
             self.quarantine(f"data file holds {end} bytes, metadata says {size}")
         meta_timestamp = None
         if found.meta:
-            meta_timestamp, extra = self._read_meta(found.meta)
-            metadata = {k: v for k, v in metadata.items()
-                        if not k.lower().startswith(POST_REPLACES)}
-            metadata.update({k: v for k, v in extra.items() if k != "X-Timestamp"})
+            post, _ = self._read_metadata(os.path.join(self.hash_dir, found.meta))
+            metadata = layout.apply_post(metadata, post)
+            meta_timestamp = layout.parse_file_name(found.meta)[0]  # type: ignore[index]
         return ObjectInfo(
             metadata=metadata, data_timestamp=found.timestamp,  # type: ignore[arg-type]
             meta_timestamp=meta_timestamp, content_length=size,
             etag=str(metadata.get("ETag", "")), data_path=data_path, data_end=size,
         )
 
-    def _read_meta(self, name: str) -> tuple[Timestamp, dict[str, Any]]:
-        fd = os.open(os.path.join(self.hash_dir, name), os.O_RDONLY)
+    def _read_metadata(self, path: str) -> tuple[dict[str, Any], int]:
+        """A file's metadata and where its data ends; unreadable metadata
+        quarantines the object."""
         try:
-            metadata, _ = read_metadata_and_end(fd)
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # replaced under us by a newer write
+            raise DiskFileNotFound(self.name or self.name_hash) from None
+        try:
+            return read_metadata_and_end(fd)  # type: ignore[no-any-return]
         except MetadataError as err:
-            self.quarantine(f"unreadable .meta: {err}")
+            return self.quarantine(f"unreadable metadata in {os.path.basename(path)}: {err}")
         finally:
             os.close(fd)
-        return layout.parse_file_name(name)[0], metadata  # type: ignore[index]
 
     def read(self, info: ObjectInfo, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes [start, end) of the object, every chunk verified first.

@@ -17,6 +17,7 @@ twin so both agree):
 1. The newest ``.data`` or ``.ts`` wins. A tombstone winning means the
    object is deleted.
 2. The newest ``.meta`` newer than the winning ``.data`` applies to it.
+   ``apply_post`` says what a ``.meta`` changes.
 3. Everything older than what counts is obsolete and may be removed;
    a ``.meta`` with no ``.data`` under it is obsolete too.
 4. A winning tombstone older than ``reclaim_age`` is obsolete as well:
@@ -29,12 +30,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from objstore.common.timestamp import InvalidTimestamp, Timestamp
 from objstore.obj.exceptions import DiskFileBadRequest
 
 EXTENSIONS: Final = (".data", ".meta", ".ts")
+# What a POST (.meta) replaces in the metadata of the data it applies to.
+POST_REPLACES: Final = ("x-object-meta-", "x-object-transient-sysmeta-", "x-delete-at")
 _DEVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _HASH: Final = re.compile(r"[0-9a-f]{32}")
 
@@ -70,6 +74,14 @@ def hash_dir(device_path: str, policy_index: int, partition: int, name_hash: str
 
 def file_name(timestamp: Timestamp, ext: str) -> str:
     return timestamp.internal + ext
+
+
+def apply_post(data_meta: Mapping[str, Any], post_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The data's metadata with a POST's applied: the POST replaces all user
+    metadata, transient sysmeta and X-Delete-At, and may set Content-Type."""
+    merged = {k: v for k, v in data_meta.items() if not k.lower().startswith(POST_REPLACES)}
+    merged.update({k: v for k, v in post_meta.items() if k != "X-Timestamp"})
+    return merged
 
 
 def parse_file_name(name: str) -> tuple[Timestamp, str] | None:

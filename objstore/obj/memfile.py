@@ -14,7 +14,7 @@ from typing import Any
 
 from objstore.common.timestamp import Timestamp
 from objstore.obj import layout
-from objstore.obj.diskfile import POST_REPLACES, ObjectInfo
+from objstore.obj.diskfile import ObjectInfo
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileExpired, DiskFileNotFound,
 )
@@ -72,10 +72,7 @@ class MemoryDiskFile:
         meta_timestamp = None
         if found.meta:
             meta_timestamp = layout.parse_file_name(found.meta)[0]  # type: ignore[index]
-            metadata = {k: v for k, v in metadata.items()
-                        if not k.lower().startswith(POST_REPLACES)}
-            metadata.update({k: v for k, v in self.files[found.meta].metadata.items()
-                             if k != "X-Timestamp"})
+            metadata = layout.apply_post(metadata, self.files[found.meta].metadata)
         delete_at = metadata.get("X-Delete-At")
         if delete_at is not None and now is not None and int(delete_at) <= now:
             raise DiskFileExpired(int(delete_at))
