@@ -23,6 +23,8 @@ setup(
         "console_scripts": [
             "objstore-ring-builder = ring.cli:main",
             "objstore-object-server = objstore.obj.server:main",
+            "objstore-container-server = objstore.container.server:main",
+            "objstore-account-server = objstore.account.server:main",
         ],
     },
 )

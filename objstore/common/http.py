@@ -5,6 +5,9 @@
 * Where bytes become str: WSGI hands paths over as latin-1 code points
   of the raw bytes; ``split_path`` turns them into UTF-8 text, and
   anything that is not UTF-8 (or holds a NUL) is 412, as in Swift.
+  ``query_params`` and ``headers_as_text`` do the same for query
+  parameters and stored header values, where Swift answers 400 instead;
+  ``text_to_wsgi`` is the way back.
 * Errors: a handler raises ``HTTPError(status, reason)``; ``wsgi_app``
   answers it as a short plain-text body with the reason. Anything else
   escaping a handler is logged with the transaction id and answered 500
@@ -16,14 +19,16 @@ from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"'cgi' is deprecated", category=DeprecationWarning)
     import webob
+    import webob.acceptparse
     import webob.exc
 
 from objstore.common.timestamp import InvalidTimestamp, Timestamp, parse_http_date
@@ -33,7 +38,8 @@ Response = webob.Response
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _REASONS: Final = {
-    400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+    400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    406: "Not Acceptable", 409: "Conflict",
     411: "Length Required", 412: "Precondition Failed", 413: "Request Entity Too Large",
     416: "Requested Range Not Satisfiable", 422: "Unprocessable Entity",
     499: "Client Disconnect", 500: "Internal Error", 503: "Service Unavailable",
@@ -103,6 +109,55 @@ def split_path(request: Request, minimum: int, maximum: int, rest: bool = False)
     return parts
 
 
+def query_params(request: Request, *names: str) -> dict[str, str]:
+    """The named query parameters that are present, as text (the last one
+    of a repeated name). Their percent-decoded bytes must be UTF-8: 400
+    otherwise, as in Swift (a path is 412, a query parameter 400)."""
+    pairs = urllib.parse.parse_qsl(request.environ.get("QUERY_STRING", ""),
+                                   keep_blank_values=True, encoding="latin-1")
+    raw = {name: value for name, value in pairs if name in names}
+    found = {}
+    for name, value in raw.items():
+        try:
+            found[name] = value.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPError(400, f"{name!r} parameter is not valid UTF-8") from None
+    return found
+
+
+def headers_as_text(request: Request, keep: Callable[[str], bool]) -> dict[str, str]:
+    """The headers whose lower-case name ``keep`` accepts, names and values
+    as UTF-8 text (metadata to store); 400 for one that is not UTF-8."""
+    found = {}
+    for name, value in request.headers.items():
+        if not keep(name.lower()):
+            continue
+        try:
+            found[name.encode("latin-1").decode("utf-8")] = \
+                value.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            raise HTTPError(400, f"header {name[:60]!r} is not valid UTF-8") from None
+    return found
+
+
+def text_to_wsgi(text: str) -> str:
+    """Text as a WSGI header string: its UTF-8 bytes as latin-1 code points."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+def best_offer(accept: str | None, offers: Sequence[str]) -> str | None:
+    """Which of ``offers`` an Accept header value prefers (the first among
+    equals; the first of all when there is no header, or an empty one),
+    None if it accepts none of them; 400 for a header that does not parse."""
+    if accept is not None and not accept.strip(" \t,"):
+        accept = None
+    header = webob.acceptparse.create_accept_header(accept)
+    if isinstance(header, webob.acceptparse.AcceptInvalidHeader):
+        raise HTTPError(400, f"invalid Accept header {accept!r}")
+    acceptable = header.acceptable_offers(list(offers))
+    return str(acceptable[0][0]) if acceptable else None
+
+
 def header_timestamp(request: Request, name: str = "X-Timestamp") -> Timestamp:
     """A required timestamp header, 400 when missing or malformed."""
     value = request.headers.get(name)
@@ -122,6 +177,11 @@ def header_int(request: Request, name: str, default: int | None = None) -> int |
         return int(value)
     except ValueError:
         raise HTTPError(400, f"invalid {name} {value!r}: not a whole number") from None
+
+
+def canonical_header(name: str) -> str:
+    """``x-object-meta-color`` -> ``X-Object-Meta-Color``, as clients see it."""
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
 def new_trans_id() -> str:
@@ -218,6 +278,7 @@ def check_conditions(request: Request, etag: str | None, last_modified: Timestam
     return None
 
 
-__all__ = ["HTTPError", "Request", "Response", "check_conditions", "error_response",
-           "header_int", "header_timestamp", "multipart_body", "multipart_length",
-           "new_trans_id", "parse_ranges", "split_path", "webob", "wsgi_app", "wsgi_to_text"]
+__all__ = ["HTTPError", "Request", "Response", "best_offer", "check_conditions",
+           "error_response", "header_int", "header_timestamp", "headers_as_text",
+           "multipart_body", "multipart_length", "new_trans_id", "parse_ranges", "query_params",
+           "split_path", "text_to_wsgi", "webob", "wsgi_app", "wsgi_to_text"]

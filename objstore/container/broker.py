@@ -78,6 +78,12 @@ class ContainerBroker(DatabaseBroker):
         self.put_object(name, timestamp, 0, "", "", deleted=True,
                         storage_policy_index=storage_policy_index)
 
+    def set_storage_policy_index(self, index: int) -> None:
+        """Move the container to another policy: only for a deleted
+        container that a PUT brings back (its objects are all gone)."""
+        with self._write() as conn:
+            conn.execute("UPDATE info SET storage_policy_index = ?", (int(index),))
+
     def empty(self) -> bool:
         """No live objects (tombstones do not count)."""
         return bool(self.get_info()["object_count"] == 0)

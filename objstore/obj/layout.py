@@ -29,18 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from objstore.common import paths
 from objstore.common.timestamp import InvalidTimestamp, Timestamp
 from objstore.obj.exceptions import DiskFileBadRequest
 
 EXTENSIONS: Final = (".data", ".meta", ".ts")
 # What a POST (.meta) replaces in the metadata of the data it applies to.
 POST_REPLACES: Final = ("x-object-meta-", "x-object-transient-sysmeta-", "x-delete-at")
-_DEVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
-_HASH: Final = re.compile(r"[0-9a-f]{32}")
 
 
 def data_dir(policy_index: int) -> str:
@@ -49,20 +47,20 @@ def data_dir(policy_index: int) -> str:
 
 def check_device(device: str) -> str:
     """A device name that cannot leave the devices directory."""
-    if not _DEVICE.fullmatch(device) or device in (".", ".."):
+    if not paths.valid_device(device):
         raise DiskFileBadRequest(f"invalid device name {device!r}")
     return device
 
 
 def check_partition(partition: int | str) -> int:
-    text = str(partition)
-    if not text.isdigit() or len(text) > 10:
-        raise DiskFileBadRequest(f"invalid partition {text!r}: not a whole number")
-    return int(text)
+    number = paths.valid_partition(partition)
+    if number is None:
+        raise DiskFileBadRequest(f"invalid partition {str(partition)!r}: not a whole number")
+    return number
 
 
 def check_hash(name_hash: str) -> str:
-    if not _HASH.fullmatch(name_hash):
+    if not paths.valid_hash(name_hash):
         raise DiskFileBadRequest(f"invalid object hash {name_hash!r}")
     return name_hash
 

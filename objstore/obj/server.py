@@ -30,7 +30,8 @@ import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 from objstore.common import constraints
 from objstore.common.config import option
 from objstore.common.http import (
-    HTTPError, Request, Response, WSGIApp, check_conditions, header_int, header_timestamp,
+    HTTPError, Request, Response, WSGIApp, canonical_header, check_conditions, header_int,
+    header_timestamp,
     multipart_body, multipart_length, parse_ranges, split_path, wsgi_app,
 )
 from objstore.common.policies import load_cluster_config
@@ -214,7 +215,7 @@ class ObjectController:
         for key, value in request.headers.items():
             lowered = key.lower()
             if lowered in _KEPT_HEADERS or lowered.startswith(_KEPT_PREFIXES):
-                metadata[_canonical(key)] = value
+                metadata[canonical_header(key)] = value
         metadata.setdefault("Content-Type", "application/octet-stream")
         return metadata
 
@@ -296,7 +297,7 @@ class ObjectController:
     @staticmethod
     def _object_headers(info: ObjectInfo) -> dict[str, str]:
         headers = {
-            _canonical(k): str(v) for k, v in info.metadata.items()
+            canonical_header(k): str(v) for k, v in info.metadata.items()
             if not k.lower().startswith(_INTERNAL) and k not in ("X-Timestamp", "Content-Length")
         }
         headers.update({
@@ -324,7 +325,7 @@ class ObjectController:
         if info.timestamp >= timestamp:
             raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
                                  f"{info.timestamp.internal}")
-        metadata = {_canonical(k): v for k, v in request.headers.items()
+        metadata = {canonical_header(k): v for k, v in request.headers.items()
                     if k.lower().startswith(_POST_PREFIXES)}
         if "Content-Type" in request.headers:
             metadata["Content-Type"] = request.headers["Content-Type"]
@@ -405,11 +406,6 @@ def _store_job(diskfile: Any, body: bytes, metadata: dict[str, Any]) -> tuple[in
         writer.write(body)
         writer.commit(metadata)
     return writer.size, writer.etag
-
-
-def _canonical(header: str) -> str:
-    """``x-object-meta-color`` -> ``X-Object-Meta-Color``, as clients see it."""
-    return "-".join(part[:1].upper() + part[1:] for part in header.split("-"))
 
 
 def make_app(conf: ObjectServerConfig, logger: logging.Logger) -> WSGIApp:

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from objstore.account.server import AccountServerConfig
 from objstore.common.config import ConfigFile
+from objstore.container.server import ContainerServerConfig
 from objstore.obj.server import ObjectServerConfig
 
 ETC = Path(__file__).resolve().parents[3] / "etc"
 SAMPLES = {
     "object-server.conf-sample": ("app:object-server", ObjectServerConfig),
+    "container-server.conf-sample": ("app:container-server", ContainerServerConfig),
+    "account-server.conf-sample": ("app:account-server", AccountServerConfig),
 }
 
 

@@ -1,0 +1,244 @@
+"""What the account and container servers share: one SQLite database per
+account or container on a node's devices, served over HTTP.
+
+    <devices>/<device>/<accounts|containers>/<partition>/<suffix>/<hash>/<hash>.db
+
+``hash`` is ``hash_path(account[, container])`` in hex (the cluster's
+secret, as for objects) and ``suffix`` its last three digits, so a
+database sits where the ring puts its name and a replicator finds it by
+partition and suffix.
+
+``DatabaseController`` holds the parts both servers have alike:
+
+* dispatch of ``do_<METHOD>`` (405 for anything else) and the names in
+  the path: a device that could leave the devices directory or a
+  partition that is not a number is 400 (``objstore.common.paths``, the
+  rules the object layer applies too), a device that is missing (or,
+  with ``mount_check``, not a mount point) 507;
+* ``run``: every request's database work in one call through
+  ``offload`` (a trip to the thread pool costs about 90 us of CPU, so a
+  request makes one): the device checked, a broker opened at the path,
+  the work done, the broker closed. Database errors become statuses
+  there: a missing database 404, a lock held too long 503, a corrupt or
+  unreadable one 500 (logged); a full disk 507;
+* metadata: the headers a server keeps (``META_PREFIXES`` and
+  ``META_HEADERS``) stored as UTF-8 text with the request's timestamp,
+  newest per name winning; an empty value deletes the name. A request
+  that breaks ``constraints.check_metadata`` is 400, as is one whose
+  metadata is not UTF-8;
+* ``X-Backend-Storage-Policy-Index``: a whole number naming one of the
+  cluster's policies, else 400;
+* ``REPLICATE /<device>/<partition>/<hash>``: the database's replication
+  info (``DatabaseBroker.get_replication_info``) as JSON, for the DB
+  replicator; 404 if there is no such database.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final, TypeVar
+
+from objstore.common import constraints, paths
+from objstore.common.config import option
+from objstore.common.db import (
+    DatabaseBroker, DatabaseError, DatabaseLockTimeout, DatabaseNotFound,
+)
+from objstore.common.http import (
+    HTTPError, Request, Response, WSGIApp, headers_as_text, split_path, text_to_wsgi, wsgi_app,
+)
+from objstore.common.http import canonical_header as canonical
+from objstore.common.policies import StoragePolicies, StoragePolicy, load_cluster_config
+from objstore.common.server import ServerConfig
+from objstore.common.timestamp import Timestamp
+from ring.hashing import PathHasher, default_hasher, set_hash_path_secret
+
+R = TypeVar("R")
+Offload = Callable[..., Any]
+_NO_SPACE: Final = (errno.ENOSPC, errno.EDQUOT)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseServerConfig(ServerConfig):
+    """Options the account and container servers both have."""
+
+    devices: str = option("/srv/node", "directory holding one directory (mount) per device")
+    mount_check: bool = option(True, "refuse devices that are not mount points")
+    reclaim_age: float = option(604800.0, "seconds deleted rows and databases are kept (a week)",
+                                minimum=0)
+    auto_create_account_prefix: str = option(
+        ".", "accounts whose names start with this are made on first use (internal accounts)")
+    cluster_conf: str = option("/etc/objstore/objstore.conf",
+                               "the cluster file: hash path secret and storage policies")
+
+
+def _inline(func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    return func(*args, **kwargs)
+
+
+def check_device(device: str) -> str:
+    """A device name that cannot leave the devices directory (else 400)."""
+    if not paths.valid_device(device):
+        raise HTTPError(400, f"invalid device name {device[:60]!r}")
+    return device
+
+
+def check_partition(partition: str) -> int:
+    number = paths.valid_partition(partition)
+    if number is None:
+        raise HTTPError(400, f"invalid partition {partition[:20]!r}: not a whole number")
+    return number
+
+
+def respond(status: int, headers: Mapping[str, str] | None = None, body: bytes = b"") -> Response:
+    """A response with exactly ``headers`` (webob adds no Content-Type)
+    and the body's Content-Length, which a 204 does not have."""
+    response = Response(status=status, headers=dict(headers or {}))
+    if status != 204:
+        response.body = body
+    return response
+
+
+class DatabaseController:
+    """Request -> Response for the databases on one node's devices."""
+
+    DB_DIR: ClassVar[str] = ""            # "accounts" or "containers"
+    BROKER: ClassVar[type[DatabaseBroker]] = DatabaseBroker
+    TARGET: ClassVar[constraints.Target] = "account"
+    META_PREFIXES: ClassVar[tuple[str, ...]] = ()  # lower case
+    META_HEADERS: ClassVar[frozenset[str]] = frozenset()  # lower case
+    METHODS: ClassVar[str] = ""
+
+    def __init__(self, conf: DatabaseServerConfig, logger: logging.Logger, *,
+                 policies: StoragePolicies | None = None, hasher: PathHasher | None = None,
+                 offload: Offload = _inline) -> None:
+        self.conf = conf
+        self.logger = logger
+        self.policies = policies or StoragePolicies([StoragePolicy(0, "Policy-0",
+                                                                   is_default=True)])
+        self.hasher = hasher
+        self.offload = offload
+
+    def __call__(self, request: Request) -> Response:
+        handler = getattr(self, "do_" + request.method, None)
+        if handler is None:
+            raise HTTPError(405, f"{request.method} is not supported", {"Allow": self.METHODS})
+        try:
+            return handler(request)  # type: ignore[no-any-return]
+        except constraints.ConstraintError as err:
+            raise HTTPError(err.status, err.reason) from None
+
+    # -- where databases live ------------------------------------------------
+
+    def hash_path(self, account: str, container: str | None = None) -> str:
+        return (self.hasher or default_hasher()).hash_path(account, container)
+
+    def db_path(self, device: str, partition: str, name_hash: str) -> str:
+        """The database's path (no disk access); 400 for a bad name."""
+        if not paths.valid_hash(name_hash):
+            raise HTTPError(400, f"invalid hash {name_hash[:40]!r}: 32 hex digits")
+        return os.path.join(self.conf.devices, check_device(device), self.DB_DIR,
+                            str(check_partition(partition)), name_hash[-3:], name_hash,
+                            name_hash + ".db")
+
+    def _check_device(self, device: str) -> None:
+        path = os.path.join(self.conf.devices, check_device(device))
+        if self.conf.mount_check and not os.path.ismount(path):
+            raise HTTPError(507, f"device {device} is not mounted")
+        if not os.path.isdir(path):
+            raise HTTPError(507, f"device {device} does not exist")
+
+    def run(self, device: str, path: str, work: Callable[..., R], *args: Any) -> R:
+        """``work(broker, *args)`` in one trip through ``offload`` (see the
+        module doc); what it raises as an HTTP error."""
+        result: R = self.offload(self._run, device, path, work, args)
+        return result
+
+    def _run(self, device: str, path: str, work: Callable[..., R], args: tuple[Any, ...]) -> R:
+        self._check_device(device)
+        broker = self.BROKER(path)
+        try:
+            return work(broker, *args)
+        except DatabaseNotFound:
+            raise HTTPError(404, "not found") from None
+        except DatabaseLockTimeout as err:
+            self.logger.warning("%s", err)
+            raise HTTPError(503, "the database is busy; try again") from None
+        except DatabaseError as err:
+            self.logger.error("%s", err)
+            raise HTTPError(500, f"database error: {err}") from None
+        except OSError as err:
+            if err.errno in _NO_SPACE:
+                raise HTTPError(507, f"device {device} is full") from None
+            raise
+        finally:
+            broker.close()
+
+    def is_internal(self, account: str) -> bool:
+        """An account made on first use (``auto_create_account_prefix``)."""
+        prefix = self.conf.auto_create_account_prefix
+        return bool(prefix) and account.startswith(prefix)
+
+    # -- request headers -------------------------------------------------------
+
+    def _is_metadata(self, lowered: str) -> bool:
+        return lowered in self.META_HEADERS or lowered.startswith(self.META_PREFIXES)
+
+    def request_metadata(self, request: Request,
+                         timestamp: Timestamp) -> dict[str, tuple[str, str]]:
+        """``{Name: (value, timestamp)}`` of the metadata the request sets."""
+        found = headers_as_text(request, self._is_metadata)
+        constraints.check_metadata(found, self.TARGET)
+        return {canonical(name): (value, timestamp.internal) for name, value in found.items()}
+
+    def policy_index(self, request: Request) -> int | None:
+        """The request's X-Backend-Storage-Policy-Index, None if absent."""
+        value = request.headers.get("X-Backend-Storage-Policy-Index")
+        if value is None:
+            return None
+        try:
+            index = int(value)
+        except ValueError:
+            raise HTTPError(400, f"invalid X-Backend-Storage-Policy-Index {value[:20]!r}") \
+                from None
+        if self.policies.by_index(index) is None:
+            raise HTTPError(400, f"X-Backend-Storage-Policy-Index {index} is no storage policy "
+                                 "of this cluster")
+        return index
+
+    @staticmethod
+    def metadata_headers(metadata: Mapping[str, tuple[str, Timestamp]]) -> dict[str, str]:
+        """Stored metadata as response headers."""
+        return {text_to_wsgi(name): text_to_wsgi(value)
+                for name, (value, _) in metadata.items() if value}
+
+    # -- REPLICATE -------------------------------------------------------------
+
+    def do_REPLICATE(self, request: Request) -> Response:
+        """``REPLICATE /<device>/<partition>/<hash>``: the replication info."""
+        device, partition, name_hash = split_path(request, 3, 3)
+        info = self.run(device, self.db_path(device, partition, name_hash),
+                        DatabaseBroker.get_replication_info)
+        return respond(200, {"Content-Type": "application/json; charset=utf-8"},
+                       json.dumps(info).encode("ascii"))
+
+
+def make_db_app(controller: type[DatabaseController], conf: DatabaseServerConfig,
+                logger: logging.Logger) -> WSGIApp:
+    """A worker's app: the cluster file read (secret, policies), then the
+    controller with its database work in real threads."""
+    cluster, warnings = load_cluster_config(conf.cluster_conf)
+    for warning in warnings:
+        logger.warning(warning)
+    set_hash_path_secret(cluster.hash_path_prefix, cluster.hash_path_suffix)
+    from objstore.common import concurrency  # eventlet only in workers
+
+    return wsgi_app(controller(conf, logger, policies=cluster.policies,
+                               offload=concurrency.run_blocking), logger)
+
+
+__all__ = ["DatabaseController", "DatabaseServerConfig", "canonical", "check_device",
+           "check_partition", "make_db_app", "respond"]

@@ -1,0 +1,24 @@
+"""Fixtures for functional tests: real storage servers on free ports."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .storage_servers import StorageServer, running
+
+
+@pytest.fixture
+def account_server(tmp_path: Path) -> Iterator[StorageServer]:
+    yield from running("account", tmp_path)
+
+
+@pytest.fixture
+def container_server(tmp_path: Path) -> Iterator[StorageServer]:
+    yield from running("container", tmp_path)
+
+
+@pytest.fixture
+def object_server(tmp_path: Path) -> Iterator[StorageServer]:
+    yield from running("object", tmp_path)
