@@ -28,9 +28,9 @@ partition and suffix.
   metadata is not UTF-8;
 * ``X-Backend-Storage-Policy-Index``: a whole number naming one of the
   cluster's policies, else 400;
-* ``REPLICATE /<device>/<partition>/<hash>``: the database's replication
-  info (``DatabaseBroker.get_replication_info``) as JSON, for the DB
-  replicator; 404 if there is no such database.
+* ``REPLICATE /<device>/<partition>/<hash>``: the row-sync protocol of the
+  DB replicators (``do_REPLICATE``): replication info, sync points, rows
+  since a row id, and merging rows; 404 if there is no such database.
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final, TypeVar
+
+import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from objstore.common import constraints, paths
 from objstore.common.config import option
@@ -218,12 +220,90 @@ class DatabaseController:
     # -- REPLICATE -------------------------------------------------------------
 
     def do_REPLICATE(self, request: Request) -> Response:
-        """``REPLICATE /<device>/<partition>/<hash>``: the replication info."""
+        """``REPLICATE /<device>/<partition>/<hash>``: the row-sync protocol
+        of the database replicators.
+
+        No body: the replication info as JSON. Otherwise a msgpack map
+        whose ``op`` says what to do; the answer is msgpack:
+
+        * ``sync`` (``remote_id``): this replica's info, plus ``sync_point``,
+          the last of the sender's rows merged here (-1: none), so the
+          sender pushes only what follows;
+        * ``get_items`` (``since``, ``count``): rows changed after a row id;
+        * ``merge_items`` (``items``, ``source_id``): rows merged
+          last-writer-wins in one transaction, the sync point moved; 202;
+        * ``merge_syncs`` (``points``): sync points the sender knows; 202.
+
+        A database this node does not have is 404 (the replicator then
+        sends the whole file); a malformed request is 400."""
         device, partition, name_hash = split_path(request, 3, 3)
-        info = self.run(device, self.db_path(device, partition, name_hash),
-                        DatabaseBroker.get_replication_info)
-        return respond(200, {"Content-Type": "application/json; charset=utf-8"},
-                       json.dumps(info).encode("ascii"))
+        path = self.db_path(device, partition, name_hash)
+        if not request.body:
+            info = self.run(device, path, DatabaseBroker.get_replication_info)
+            return respond(200, {"Content-Type": "application/json; charset=utf-8"},
+                           json.dumps(info).encode("ascii"))
+        op, args = _replicate_request(request.body)
+        result = self.run(device, path, _REPLICATE_OPS[op], args)
+        if result is None:
+            return respond(202)
+        return respond(200, {"Content-Type": "application/x-msgpack"},
+                       msgpack.packb(result, use_bin_type=True))
+
+
+def _replicate_request(body: bytes) -> tuple[str, dict[str, Any]]:
+    try:
+        message = msgpack.unpackb(body, raw=False)
+    except (ValueError, msgpack.UnpackException):
+        raise HTTPError(400, "REPLICATE body is not msgpack") from None
+    if not isinstance(message, dict) or message.get("op") not in _REPLICATE_OPS:
+        raise HTTPError(400, "REPLICATE op must be one of " + ", ".join(sorted(_REPLICATE_OPS)))
+    return message["op"], message
+
+
+def _checked(work: Callable[[DatabaseBroker, dict[str, Any]], Any]
+             ) -> Callable[[DatabaseBroker, dict[str, Any]], Any]:
+    """A REPLICATE op whose malformed arguments are 400, not 500."""
+    def run(broker: DatabaseBroker, args: dict[str, Any]) -> Any:
+        try:
+            return work(broker, args)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise HTTPError(400, f"malformed REPLICATE {args.get('op')}: {err!r}") from None
+    return run
+
+
+@_checked
+def _op_sync(broker: DatabaseBroker, args: dict[str, Any]) -> dict[str, Any]:
+    return {**broker.get_replication_info(),
+            "sync_point": broker.get_sync(str(args["remote_id"]))}
+
+
+@_checked
+def _op_get_items(broker: DatabaseBroker, args: dict[str, Any]) -> dict[str, Any]:
+    count = int(args.get("count", 1000))
+    if not 0 < count <= 100_000:
+        raise ValueError("count must be 1 to 100000")
+    return {"items": broker.get_items_since(int(args["since"]), count)}
+
+
+@_checked
+def _op_merge_items(broker: DatabaseBroker, args: dict[str, Any]) -> None:
+    items = args["items"]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError("items must be a list of rows")
+    source = args.get("source_id")
+    broker.merge_items(items, str(source) if source is not None else None)
+
+
+@_checked
+def _op_merge_syncs(broker: DatabaseBroker, args: dict[str, Any]) -> None:
+    points = args["points"]
+    if not isinstance(points, list):
+        raise ValueError("points must be a list")
+    broker.merge_syncs(points)
+
+
+_REPLICATE_OPS: Final = {"sync": _op_sync, "get_items": _op_get_items,
+                         "merge_items": _op_merge_items, "merge_syncs": _op_merge_syncs}
 
 
 def make_db_app(controller: type[DatabaseController], conf: DatabaseServerConfig,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from objstore.common.http import Request, wsgi_app
@@ -481,6 +482,61 @@ def test_replicate_returns_the_replication_info(app: Any) -> None:
     assert call(app, "REPLICATE", f"/sda/7/{'0' * 32}").status_int == 404
     assert call(app, "REPLICATE", "/sda/7/nothex").status_int == 400
     assert call(app, "REPLICATE", f"/sdz/7/{name_hash}").status_int == 507
+
+
+def replicate(app: Any, name_hash: str, message: Any, raw: bytes | None = None) -> Any:
+    request = Request.blank(f"/sda/7/{name_hash}", method="REPLICATE")
+    request.body = raw if raw is not None else msgpack.packb(message)
+    return request.get_response(app)
+
+
+def test_rows_sync_between_replicas_through_replicate(tmp_path: Path) -> None:
+    apps = []
+    for node in ("a", "b"):
+        (tmp_path / node / "sda").mkdir(parents=True)
+        apps.append(make_app(tmp_path / node))
+    source, target = apps
+    ts = stamp()
+    for app in apps:
+        assert call(app, "PUT", PATH, X_Timestamp=ts).status_int == 201
+    for name in ("x", "y", "z"):
+        put_object(source, name)
+    name_hash = HASHER.hash_path("AUTH_a", "photos")
+    source_info = json.loads(call(source, "REPLICATE", f"/sda/7/{name_hash}").body)
+    # the replicator asks the target how far it has the source's rows
+    synced = msgpack.unpackb(replicate(target, name_hash,
+                                       {"op": "sync", "remote_id": source_info["id"]}).body)
+    assert synced["sync_point"] == -1 and synced["object_count"] == 0
+    rows = msgpack.unpackb(replicate(source, name_hash, {
+        "op": "get_items", "since": synced["sync_point"], "count": 100}).body)["items"]
+    assert [row["name"] for row in rows] == ["x", "y", "z"]
+    merged = replicate(target, name_hash, {"op": "merge_items", "items": rows,
+                                           "source_id": source_info["id"]})
+    assert merged.status_int == 202
+    assert json.loads(call(target, "GET", PATH + "?format=json").body) == \
+        json.loads(call(source, "GET", PATH + "?format=json").body)
+    again = msgpack.unpackb(replicate(target, name_hash,
+                                      {"op": "sync", "remote_id": source_info["id"]}).body)
+    assert again["sync_point"] == source_info["max_row"]
+    assert again["hash"] == source_info["hash"]  # the same rows, the same hash
+    points = [{"remote_id": "another", "sync_point": 5}]
+    assert replicate(target, name_hash, {"op": "merge_syncs", "points": points}).status_int == 202
+
+
+@pytest.mark.parametrize(("message", "raw"), [
+    (None, b"\xc1 not msgpack"),
+    ({"op": "drop_table"}, None),
+    (["op", "sync"], None),
+    ({"op": "merge_items", "items": "rows"}, None),
+    ({"op": "merge_items", "items": [{"name": "x"}]}, None),
+    ({"op": "get_items", "since": "start"}, None),
+    ({"op": "get_items", "since": 0, "count": 10**9}, None),
+    ({"op": "sync"}, None),
+])
+def test_malformed_replicate_requests_are_400(app: Any, message: Any, raw: bytes | None) -> None:
+    create(app)
+    response = replicate(app, HASHER.hash_path("AUTH_a", "photos"), message, raw)
+    assert response.status_int == 400 and response.body.strip()
 
 
 # --- telling the account -------------------------------------------------------------
