@@ -307,17 +307,22 @@ _REPLICATE_OPS: Final = {"sync": _op_sync, "get_items": _op_get_items,
 
 
 def make_db_app(controller: type[DatabaseController], conf: DatabaseServerConfig,
-                logger: logging.Logger) -> WSGIApp:
+                logger: logging.Logger,
+                prepare: Callable[[Any], None] | None = None) -> WSGIApp:
     """A worker's app: the cluster file read (secret, policies), then the
-    controller with its database work in real threads."""
+    controller with its database work in real threads; ``prepare`` may
+    finish setting the controller up (in the worker)."""
     cluster, warnings = load_cluster_config(conf.cluster_conf)
     for warning in warnings:
         logger.warning(warning)
     set_hash_path_secret(cluster.hash_path_prefix, cluster.hash_path_suffix)
     from objstore.common import concurrency  # eventlet only in workers
 
-    return wsgi_app(controller(conf, logger, policies=cluster.policies,
-                               offload=concurrency.run_blocking), logger)
+    built = controller(conf, logger, policies=cluster.policies,
+                       offload=concurrency.run_blocking)
+    if prepare is not None:
+        prepare(built)
+    return wsgi_app(built, logger)
 
 
 __all__ = ["DatabaseController", "DatabaseServerConfig", "canonical", "check_device",

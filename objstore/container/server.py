@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -59,13 +60,16 @@ from objstore.common.http import (
     HTTPError, Request, Response, WSGIApp, header_int, header_timestamp, headers_as_text,
     split_path,
 )
-from objstore.common.http_client import BackendError, request as backend_request
 from objstore.common.listing import (
     ListingParams, container_body, listing_content_type, listing_params, listing_response,
 )
 from objstore.common.server import run_wsgi_server
 from objstore.common.timestamp import Timestamp
+from objstore.container.account_reporter import (
+    AccountNode, AccountReporter, report, report_headers,
+)
 from objstore.container.broker import ContainerBroker
+from ring.ring import Ring
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,16 +78,9 @@ class ContainerServerConfig(DatabaseServerConfig):
     conn_timeout: float = option(0.5, "seconds to connect to an account server", minimum=0.01)
     node_timeout: float = option(3.0, "seconds an account server may take to answer",
                                  minimum=0.01)
-
-
-@dataclasses.dataclass(frozen=True)
-class AccountNode:
-    """An account replica to tell about a container."""
-
-    host: str
-    port: int
-    device: str
-    partition: str
+    ring_dir: str = option("/etc/objstore", "where account.ring.gz is (to find accounts)")
+    account_update_interval: float = option(
+        1.0, "seconds between reports of changed containers to their accounts", minimum=0.05)
 
 
 def account_nodes(headers: Mapping[str, str]) -> list[AccountNode]:
@@ -131,6 +128,8 @@ class ContainerController(DatabaseController):
     METHODS = "PUT, HEAD, GET, POST, DELETE, REPLICATE"
 
     conf: ContainerServerConfig
+    # coalesced account reports after object rows change (none without an account ring)
+    reporter: AccountReporter | None = None
 
     def _target(self, request: Request, obj_allowed: bool = True) -> _Target:
         device, partition, account, container, *rest = split_path(request, 4, 5, rest=True)
@@ -216,6 +215,8 @@ class ContainerController(DatabaseController):
                         policy, row, bool(nodes))
         if info is not None:
             self._tell_account(request, target, info, nodes)
+        elif self.reporter is not None:
+            self.reporter.mark(target.device, target.path, target.account, target.container)
         return respond(204 if deleted else 201)
 
     def _put_object(self, broker: ContainerBroker, target: _Target, timestamp: Timestamp,
@@ -327,42 +328,38 @@ class ContainerController(DatabaseController):
 
     def _tell_account(self, request: Request, target: _Target, info: Mapping[str, Any],
                       nodes: list[AccountNode]) -> bool:
-        """Send the container's state to the account's replicas; True when
-        every one of them answered 404 (there is no such account)."""
-        if not nodes:
-            return False
-        headers = {
-            "X-Put-Timestamp": info["put_timestamp"].internal,
-            "X-Delete-Timestamp": info["delete_timestamp"].internal,
-            "X-Object-Count": str(info["object_count"]),
-            "X-Bytes-Used": str(info["bytes_used"]),
-            "X-Backend-Storage-Policy-Index": str(info["storage_policy_index"]),
-        }
+        """Send the container's state to the account replicas the request
+        names; True when every one of them answered 404 (no such account)."""
+        headers = report_headers(info)
         for name in ("X-Trans-Id", "X-Account-Override-Deleted"):
             if name in request.headers:
                 headers[name] = request.headers[name]
-        missing = 0
-        for node in nodes:
-            path = f"/{node.device}/{node.partition}/{target.account}/{target.container}"
-            try:
-                status, _, _ = backend_request(node.host, node.port, "PUT", path, headers,
-                                               connect_timeout=self.conf.conn_timeout,
-                                               read_timeout=self.conf.node_timeout)
-            except (BackendError, ValueError) as err:
-                self.logger.error("account update to %s:%d/%s failed (the container updater "
-                                  "will retry): %s", node.host, node.port, node.device, err)
-                continue
-            if status == 404:
-                missing += 1
-            elif not 200 <= status < 300:
-                self.logger.error("account update to %s:%d/%s answered %d (the container "
-                                  "updater will retry)", node.host, node.port, node.device,
-                                  status)
-        return missing == len(nodes)
+        return report(nodes, target.account, target.container, headers,
+                      connect_timeout=self.conf.conn_timeout,
+                      read_timeout=self.conf.node_timeout, logger=self.logger)
+
+    def read_info(self, device: str, path: str) -> Mapping[str, Any] | None:
+        """A container's info for its account report (None if it is gone)."""
+        def info(broker: ContainerBroker) -> Mapping[str, Any] | None:
+            return broker.get_info() if broker.exists() else None
+        return self.run(device, path, info)
 
 
 def make_app(conf: ContainerServerConfig, logger: logging.Logger) -> WSGIApp:
-    return make_db_app(ContainerController, conf, logger)
+    def start_reporting(controller: ContainerController) -> None:
+        ring_path = os.path.join(conf.ring_dir, "account.ring.gz")
+        if not os.path.exists(ring_path):
+            logger.warning("no %s: account totals change only on container PUT and DELETE "
+                           "until the container updater runs", ring_path)
+            return
+        from objstore.common import concurrency
+
+        controller.reporter = AccountReporter(
+            Ring(ring_path), controller.read_info, interval=conf.account_update_interval,
+            connect_timeout=conf.conn_timeout, read_timeout=conf.node_timeout, logger=logger)
+        concurrency.spawn(controller.reporter.run_forever, concurrency.sleep)
+
+    return make_db_app(ContainerController, conf, logger, start_reporting)
 
 
 def main() -> None:

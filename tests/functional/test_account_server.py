@@ -1,11 +1,19 @@
 """The account server as a real process, told by a real container server."""
 from __future__ import annotations
 
+import http.client
 import json
+from pathlib import Path
+
+import pytest
 
 from objstore.common.timestamp import Timestamp
+from ring.builder import RingBuilder
+from ring.hashing import PathHasher
+from ring.ring import Ring
 
 from .storage_servers import StorageServer
+from .test_server_runtime import wait_until
 
 ACCOUNT = "/sda/2/AUTH_test"
 
@@ -80,3 +88,68 @@ def test_container_stats_reach_the_account(
         "X-Timestamp": stamp(4), **tell})[0] == 204
     assert containers(account_server) == []
     assert account_server.request("HEAD", ACCOUNT)[1]["X-Account-Container-Count"] == "0"
+
+
+def test_object_writes_reach_the_account_through_the_account_ring(tmp_path: Path) -> None:
+    """No container PUT after the objects: the container server finds the
+    account on the ring and reports the new totals within its interval."""
+    servers: list[StorageServer] = []
+    try:
+        account = StorageServer("account", tmp_path)
+        servers.append(account)
+        account.start()
+        builder = RingBuilder(4, 1, 0)
+        builder.add_dev(1, 1, "127.0.0.1", account.port, "sda", 1.0)
+        builder.rebalance(seed=1)
+        ring_path = tmp_path / "account.ring.gz"
+        builder.get_ring().save(str(ring_path))
+        part = Ring(str(ring_path), hasher=PathHasher("", "functional")).get_part("AUTH_ring")
+        container = StorageServer("container", tmp_path)
+        container.conf.write_text(container.conf.read_text() +
+                                  f"ring_dir = {tmp_path}\naccount_update_interval = 0.2\n")
+        servers.append(container)
+        container.start()
+        obj = StorageServer("object", tmp_path)
+        servers.append(obj)
+        obj.start()
+        account_path = f"/sda/{part}/AUTH_ring"
+        assert account.request("PUT", account_path, headers={"X-Timestamp": stamp()})[0] == 201
+        assert container.request("PUT", "/sda/5/AUTH_ring/c",
+                                 headers={"X-Timestamp": stamp()})[0] == 201
+        where = {"X-Container-Host": container.host, "X-Container-Device": "sda",
+                 "X-Container-Partition": "5"}
+        for name, body in (("a", b"12345"), ("b", b"678")):
+            assert obj.request("PUT", f"/sda/9/AUTH_ring/c/{name}", body, {
+                "X-Timestamp": stamp(1), "Content-Type": "text/plain", **where})[0] == 201
+
+        def totals() -> tuple[str, str] | None:
+            headers = account.request("HEAD", account_path)[1]
+            found = (headers.get("X-Account-Object-Count"), headers.get("X-Account-Bytes-Used"))
+            return found if found == ("2", "8") else None  # type: ignore[return-value]
+
+        assert wait_until(totals, timeout=10) == ("2", "8")
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "status"), [
+    ("GET", "/sda/2/AUTH_%FF", {}, 412),
+    ("GET", "/sda/2/" + "a" * 257, {}, 400),
+    ("GET", "/sdz/2/AUTH_test", {}, 507),
+    ("PUT", "/sda/2/AUTH_test", {"X-Timestamp": "later"}, 400),
+    ("PUT", "/sda/2/AUTH_test", {"X-Timestamp": stamp(), "X-Account-Meta-Big": "v" * 257}, 400),
+    ("PUT", "/sda/2/AUTH_test/c", {"X-Put-Timestamp": stamp()}, 400),  # report without counts
+])
+def test_bad_input_to_the_account_server_is_a_4xx_with_a_reason(
+        account_server: StorageServer, method: str, path: str, headers: dict[str, str],
+        status: int) -> None:
+    assert account_server.request("PUT", ACCOUNT, headers={"X-Timestamp": stamp()})[0] in (201, 202)
+    conn = http.client.HTTPConnection("127.0.0.1", account_server.port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        got, body = response.status, response.read()
+    finally:
+        conn.close()
+    assert got == status and body.strip() and b"Traceback" not in body

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
+
+import pytest
 
 from objstore.common.timestamp import Timestamp
 
@@ -72,3 +75,75 @@ def test_the_object_servers_updates_reach_the_listing(
     assert status == 204
     assert listing(container_server, container) == []
     assert container_server.request("HEAD", container)[1]["X-Container-Object-Count"] == "0"
+
+
+NAMES = ["a/1", "a/2", "a/b/3", "b", "c/1", "\u00e9t\u00e9"]
+LISTED = "/sda/6/AUTH_test/listed"
+
+
+def filled(server: StorageServer) -> None:
+    assert server.request("PUT", LISTED, headers={"X-Timestamp": stamp()})[0] == 201
+    for offset, name in enumerate(NAMES):
+        assert server.request("PUT", f"{LISTED}/{name}", headers={
+            "X-Timestamp": stamp(offset), "X-Size": "1", "X-Content-Type": "a/b",
+            "X-Etag": "0" * 32})[0] == 201
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("", NAMES),
+    ("limit=2", ["a/1", "a/2"]),
+    ("marker=a/2", ["a/b/3", "b", "c/1", "\u00e9t\u00e9"]),
+    ("end_marker=b", ["a/1", "a/2", "a/b/3"]),
+    ("marker=a/1&end_marker=c/1", ["a/2", "a/b/3", "b"]),
+    ("prefix=a/", ["a/1", "a/2", "a/b/3"]),
+    ("delimiter=/", ["a/", "b", "c/", "\u00e9t\u00e9"]),
+    ("prefix=a/&delimiter=/", ["a/1", "a/2", "a/b/"]),
+    ("path=a", ["a/1", "a/2"]),
+    ("reverse=true", list(reversed(NAMES))),
+    ("reverse=true&marker=b&limit=2", ["a/b/3", "a/2"]),
+])
+def test_every_listing_parameter_over_http(container_server: StorageServer, query: str,
+                                           expected: list[str]) -> None:
+    filled(container_server)
+    entries = listing(container_server, LISTED, query)
+    assert [e.get("name", e.get("subdir")) for e in entries] == expected
+
+
+def test_listing_formats_over_http(container_server: StorageServer) -> None:
+    filled(container_server)
+    status, headers, body = container_server.request("GET", f"{LISTED}?format=xml&limit=1")
+    assert status == 200 and headers["Content-Type"].startswith("application/xml")
+    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    assert b"<name>a/1</name>" in body and b'<container name="listed">' in body
+    status, headers, body = container_server.request(
+        "GET", f"{LISTED}?limit=2", headers={"Accept": "application/json"})
+    assert [e["name"] for e in json.loads(body)] == ["a/1", "a/2"]
+    status, headers, body = container_server.request("GET", f"{LISTED}?prefix=zz")
+    assert status == 204 and body == b""
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "status"), [
+    ("GET", "/sda/6/AUTH_test/c%FF", {}, 412),
+    ("GET", "/sda/6/AUTH_test/" + "c" * 257, {}, 400),
+    ("GET", "/../6/AUTH_test/c", {}, 400),
+    ("GET", "/sdz/6/AUTH_test/c", {}, 507),
+    ("PUT", "/sda/6/AUTH_test/c", {"X-Timestamp": "noon"}, 400),
+    ("PUT", "/sda/6/AUTH_test/c", {}, 400),
+    ("PUT", "/sda/6/AUTH_test/c", {"X-Timestamp": stamp(),
+                                   "X-Container-Meta-" + "k" * 129: "v"}, 400),
+    ("GET", f"{LISTED}?delimiter=ab", {}, 412),
+    ("GET", f"{LISTED}?marker=" + "m" * 1100, {}, 400),
+    ("PUT", f"{LISTED}/o", {"X-Timestamp": stamp()}, 400),   # an object row without X-Size
+])
+def test_bad_input_to_the_container_server_is_a_4xx_with_a_reason(
+        container_server: StorageServer, method: str, path: str, headers: dict[str, str],
+        status: int) -> None:
+    filled(container_server)
+    conn = http.client.HTTPConnection("127.0.0.1", container_server.port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers)  # the path's bytes exactly as written
+        response = conn.getresponse()
+        got, body = response.status, response.read()
+    finally:
+        conn.close()
+    assert got == status and body.strip() and b"Traceback" not in body

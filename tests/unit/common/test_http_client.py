@@ -455,5 +455,5 @@ def test_green_threads_under_eventlet(backend: FakeBackend, unaccepting_port: in
     assert report["patched"] is True
     assert report["results"] == (["ReadTimeout"] * 3 + [201] * 3
                                  + ["WriteTimeout", "ConnectTimeout"])
-    assert report["seconds"] < 1.4  # one after another would take over 2.3
+    assert report["seconds"] < 2.0  # one after another would take over 2.3
     assert sorted(backend.objects[f"/green/{i}"] for i in range(3)) == [b"abcdef"] * 3
