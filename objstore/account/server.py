@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -53,7 +52,7 @@ from objstore.common.http import (
 from objstore.common.listing import (
     ListingParams, account_body, listing_content_type, listing_params, listing_response,
 )
-from objstore.common.server import run_wsgi_server
+from objstore.common.server import server_main
 from objstore.common.timestamp import Timestamp
 
 _DELETED: Final = {"X-Account-Status": "Deleted"}
@@ -263,8 +262,4 @@ def make_app(conf: AccountServerConfig, logger: logging.Logger) -> WSGIApp:
 
 def main() -> None:
     """``objstore-account-server <conf>``: section ``[app:account-server]``."""
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: objstore-account-server <config file>", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(run_wsgi_server("account-server", sys.argv[1], "app:account-server",
-                             AccountServerConfig, make_app))
+    server_main("account-server", AccountServerConfig, make_app)

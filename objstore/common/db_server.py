@@ -53,10 +53,10 @@ from objstore.common.http import (
     HTTPError, Request, Response, WSGIApp, headers_as_text, split_path, text_to_wsgi, wsgi_app,
 )
 from objstore.common.http import canonical_header as canonical
-from objstore.common.policies import StoragePolicies, StoragePolicy, load_cluster_config
-from objstore.common.server import ServerConfig
+from objstore.common.policies import StoragePolicies, StoragePolicy
+from objstore.common.server import ServerConfig, install_cluster
 from objstore.common.timestamp import Timestamp
-from ring.hashing import PathHasher, default_hasher, set_hash_path_secret
+from ring.hashing import PathHasher, default_hasher
 
 R = TypeVar("R")
 Offload = Callable[..., Any]
@@ -312,10 +312,7 @@ def make_db_app(controller: type[DatabaseController], conf: DatabaseServerConfig
     """A worker's app: the cluster file read (secret, policies), then the
     controller with its database work in real threads; ``prepare`` may
     finish setting the controller up (in the worker)."""
-    cluster, warnings = load_cluster_config(conf.cluster_conf)
-    for warning in warnings:
-        logger.warning(warning)
-    set_hash_path_secret(cluster.hash_path_prefix, cluster.hash_path_suffix)
+    cluster = install_cluster(conf.cluster_conf, logger)
     from objstore.common import concurrency  # eventlet only in workers
 
     built = controller(conf, logger, policies=cluster.policies,

@@ -35,6 +35,8 @@ from typing import Any, TypeVar
 from objstore.common.access_log import AccessLog, WSGIApp
 from objstore.common.config import ConfigError, ConfigFile, option
 from objstore.common.logs import LEVELS, get_logger
+from objstore.common.policies import ClusterConfig, load_cluster_config
+from ring.hashing import set_hash_path_secret
 
 C = TypeVar("C", bound="ServerConfig")
 AppMaker = Callable[[Any, logging.Logger], WSGIApp]
@@ -80,6 +82,24 @@ def run_wsgi_server(name: str, conf_path: str, section: str, schema: type[C],
         _serve(sock, conf, make_app, logger, parent=None)
         return 0
     return Supervisor(name, conf_path, section, schema, make_app, sock, conf, logger).run()
+
+
+def server_main(name: str, schema: type[C], make_app: AppMaker) -> None:
+    """``objstore-<name> <conf>``: the server's section is ``[app:<name>]``."""
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(f"usage: objstore-{name} <config file>", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_wsgi_server(name, sys.argv[1], f"app:{name}", schema, make_app))
+
+
+def install_cluster(cluster_conf: str, logger: logging.Logger) -> ClusterConfig:
+    """Read the cluster file in a worker: log its warnings and install the
+    hash path secret that places every name."""
+    cluster, warnings = load_cluster_config(cluster_conf)
+    for warning in warnings:
+        logger.warning(warning)
+    set_hash_path_secret(cluster.hash_path_prefix, cluster.hash_path_suffix)
+    return cluster
 
 
 def _bind(conf: ServerConfig) -> socket.socket:

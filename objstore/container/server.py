@@ -46,7 +46,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,7 +62,7 @@ from objstore.common.http import (
 from objstore.common.listing import (
     ListingParams, container_body, listing_content_type, listing_params, listing_response,
 )
-from objstore.common.server import run_wsgi_server
+from objstore.common.server import server_main
 from objstore.common.timestamp import Timestamp
 from objstore.container.account_reporter import (
     AccountNode, AccountReporter, report, report_headers,
@@ -364,8 +363,4 @@ def make_app(conf: ContainerServerConfig, logger: logging.Logger) -> WSGIApp:
 
 def main() -> None:
     """``objstore-container-server <conf>``: section ``[app:container-server]``."""
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: objstore-container-server <config file>", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(run_wsgi_server("container-server", sys.argv[1], "app:container-server",
-                             ContainerServerConfig, make_app))
+    server_main("container-server", ContainerServerConfig, make_app)

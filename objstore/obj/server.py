@@ -19,7 +19,6 @@ import hashlib
 import logging
 import os
 import re
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,8 +33,7 @@ from objstore.common.http import (
     header_timestamp,
     multipart_body, multipart_length, parse_ranges, split_path, wsgi_app,
 )
-from objstore.common.policies import load_cluster_config
-from objstore.common.server import ServerConfig, run_wsgi_server
+from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
 from objstore.obj import hashes, updates
 from objstore.obj.diskfile import DiskFileManager, ObjectInfo
@@ -44,7 +42,6 @@ from objstore.obj.exceptions import (
 )
 from objstore.obj.integrity import CHUNK
 from objstore.obj.layout import check_partition, data_dir
-from ring.hashing import set_hash_path_secret
 
 R = TypeVar("R")
 
@@ -409,10 +406,7 @@ def _store_job(diskfile: Any, body: bytes, metadata: dict[str, Any]) -> tuple[in
 
 
 def make_app(conf: ObjectServerConfig, logger: logging.Logger) -> WSGIApp:
-    cluster, warnings = load_cluster_config(conf.cluster_conf)
-    for warning in warnings:
-        logger.warning(warning)
-    set_hash_path_secret(cluster.hash_path_prefix, cluster.hash_path_suffix)
+    install_cluster(conf.cluster_conf, logger)
     from objstore.common import concurrency
 
     controller = ObjectController(conf, logger, offload=concurrency.run_blocking)
@@ -421,8 +415,4 @@ def make_app(conf: ObjectServerConfig, logger: logging.Logger) -> WSGIApp:
 
 def main() -> None:
     """``objstore-object-server <conf>``: section ``[app:object-server]``."""
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: objstore-object-server <config file>", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(run_wsgi_server("object-server", sys.argv[1], "app:object-server",
-                             ObjectServerConfig, make_app))
+    server_main("object-server", ObjectServerConfig, make_app)
