@@ -1,0 +1,1 @@
+"""The proxy: the public Swift API (issue #4, in progress)."""
