@@ -1,0 +1,1 @@
+"""WSGI filters of the proxy pipeline, one module each."""
