@@ -154,7 +154,7 @@ class TempAuth:
             reseller_admin=user is not None and ".reseller_admin" in user.groups)
 
 
-def filter_factory(options: Mapping[str, str], logger: logging.Logger
-                   ) -> Callable[[WSGIApp], TempAuth]:
-    """The pipeline's way in: options of ``[filter:tempauth]``."""
-    return lambda app: TempAuth(app, options, logger)
+def filter_factory(options: Mapping[str, str], logger: logging.Logger,
+                   source: str = "proxy config") -> Callable[[WSGIApp], TempAuth]:
+    """The pipeline's way in: options of ``[filter:tempauth]`` from ``source``."""
+    return lambda app: TempAuth(app, options, logger, source)
