@@ -17,14 +17,16 @@ setup(
         "webob>=1.8",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "mypy>=1.5"],
+        "test": ["pytest>=7.4", "mypy>=1.5", "python-swiftclient>=4.0"],
     },
     entry_points={
         "console_scripts": [
             "objstore-ring-builder = ring.cli:main",
             "objstore-object-server = objstore.obj.server:main",
+            "objstore-proxy-server = objstore.proxy.server:main",
             "objstore-container-server = objstore.container.server:main",
             "objstore-account-server = objstore.account.server:main",
+            "objstore-aio = objstore.aio:main",
         ],
     },
 )

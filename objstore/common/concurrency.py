@@ -26,7 +26,6 @@ with warnings.catch_warnings():
     import eventlet.patcher
     import eventlet.timeout
     import eventlet.tpool
-    import eventlet.wsgi
     import greenlet
 
 R = TypeVar("R")
@@ -65,6 +64,11 @@ def serve_wsgi(sock: socket.socket, app: Callable[..., Any], *, pool_size: int,
                client_timeout: float, log: Any = None) -> None:
     """Serve ``app`` on ``sock`` until the socket closes. HTTP/1.1 with
     keep-alive; eventlet's own access log is off (we write our own)."""
+    # Imported here, in serving workers only: importing eventlet.wsgi loads
+    # green copies of the stdlib's HTTP server modules, and after that a
+    # thread-based http.server in the same process can no longer shut down.
+    import eventlet.wsgi
+
     eventlet.wsgi.server(
         sock, app, custom_pool=GreenPool(pool_size), socket_timeout=client_timeout,
         log=log, log_output=False, debug=False, keepalive=True, url_length_limit=16384,

@@ -110,8 +110,8 @@ def build(schema: type[T], values: Mapping[str, str], *, source: str,
     ignored silently otherwise; ``values`` are the section's own."""
     hints = typing.get_type_hints(schema)
     fields = {f.name: f for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
-    merged = {k: v for k, v in (shared or {}).items() if k in fields}
-    merged.update(values)
+    merged = {k.lower(): v for k, v in (shared or {}).items() if k.lower() in fields}
+    merged.update({k.lower(): v for k, v in values.items()})
     kwargs: dict[str, Any] = {}
     warnings = []
     for name, text in merged.items():
@@ -150,6 +150,10 @@ class ConfigFile:
         # holds only its own options; ``load`` applies DEFAULT per schema.
         parser = configparser.RawConfigParser(strict=True, default_section="\0none",
                                               interpolation=None)
+        # Keep option names as written: some carry names (tempauth's
+        # user64_<base64>, SERVICE_require_group). Schemas match them
+        # without regard to case (see build).
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
         try:
             with open(path, encoding="utf-8") as handle:
                 parser.read_file(handle)
@@ -177,7 +181,7 @@ class ConfigFile:
     def pipeline(self, name: str = "main") -> list[str]:
         """The names in ``[pipeline:<name>] pipeline = a b c app``."""
         section = f"pipeline:{name}"
-        text = self.sections.get(section, {}).get("pipeline")
+        text = {k.lower(): v for k, v in self.sections.get(section, {}).items()}.get("pipeline")
         if not text:
             raise ConfigError(f"config file {self.path} has no pipeline in [{section}]")
         names = parse_list(text)

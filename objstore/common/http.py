@@ -38,7 +38,8 @@ Response = webob.Response
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _REASONS: Final = {
-    400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed",
     406: "Not Acceptable", 409: "Conflict",
     411: "Length Required", 412: "Precondition Failed", 413: "Request Entity Too Large",
     416: "Requested Range Not Satisfiable", 422: "Unprocessable Entity",

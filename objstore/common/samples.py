@@ -13,6 +13,37 @@ from typing import Any
 
 from objstore.common.config import describe
 
+# Sections that come before a server's own (the proxy's pipeline).
+PREAMBLES: dict[str, str] = {
+    "proxy-server.conf-sample": """[pipeline:main]
+# The filters a request passes, left to right, then the app.
+pipeline = catch_errors healthcheck tempauth proxy-server
+
+[filter:catch_errors]
+# A transaction id on every response; a 500 with it, never a traceback.
+
+[filter:healthcheck]
+# GET /healthcheck; while this file exists it answers 503 (out of rotation).
+# disable_path =
+
+[filter:tempauth]
+# Signs tokens: at least 16 random bytes, the same on every proxy. Required.
+token_secret = CHANGE-ME-to-16-or-more-random-bytes
+# Account prefixes this auth owns (the first is the one users get).
+# reseller_prefix = AUTH
+# auth_prefix = /auth/
+# Seconds a token lasts.
+# token_life = 86400
+# storage_url_scheme = default
+# A prefix whose requests need a token of this group (X-Service-Token).
+# SERVICE_require_group = service
+# user_<account>_<user> = <key> [.admin] [.reseller_admin] [groups]
+user_admin_admin = admin .admin .reseller_admin
+user_test_tester = testing .admin
+
+""",
+}
+
 # file name -> (what the server does, section, schema's module:class)
 SAMPLES: dict[str, tuple[str, str, str]] = {
     "object-server.conf-sample": (
@@ -24,6 +55,9 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
     "account-server.conf-sample": (
         "objstore-account-server: account listings on this node's devices.",
         "app:account-server", "objstore.account.server:AccountServerConfig"),
+    "proxy-server.conf-sample": (
+        "objstore-proxy-server: the Swift API in front of the storage nodes.",
+        "app:proxy-server", "objstore.proxy.server:ProxyConfig"),
 }
 
 
@@ -32,9 +66,9 @@ def schema_of(dotted: str) -> Any:
     return getattr(__import__(module, fromlist=[name]), name)
 
 
-def render(title: str, section: str, schema: Any) -> str:
+def render(title: str, section: str, schema: Any, preamble: str = "") -> str:
     lines = [f"# {title}", "# Every option is shown at its default; uncomment to change.", "",
-             f"[{section}]"]
+             *preamble.splitlines(), f"[{section}]"]
     for name, default, text in describe(schema):
         if isinstance(default, bool):
             default = "true" if default else "false"
@@ -48,7 +82,8 @@ def main() -> None:
     directory = sys.argv[1] if len(sys.argv) > 1 else "etc"
     for file_name, (title, section, dotted) in SAMPLES.items():
         with open(os.path.join(directory, file_name), "w", encoding="utf-8") as handle:
-            handle.write(render(title, section, schema_of(dotted)))
+            handle.write(render(title, section, schema_of(dotted),
+                                PREAMBLES.get(file_name, "")))
 
 
 if __name__ == "__main__":

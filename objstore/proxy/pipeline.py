@@ -38,7 +38,14 @@ FILTERS: dict[str, str] = {
 
 
 def options_of(conf: ConfigFile, section: str) -> dict[str, str]:
+    """A section's options over [DEFAULT]'s, names as written."""
     return {**conf.defaults, **conf.sections[section]}
+
+
+def _pop_use(options: dict[str, str], default: str) -> str:
+    for key in [k for k in options if k.lower() == "use"]:
+        return options.pop(key).strip()
+    return default
 
 
 def build_pipeline(conf: ConfigFile, apps: Mapping[str, AppFactory], logger: logging.Logger,
@@ -47,7 +54,7 @@ def build_pipeline(conf: ConfigFile, apps: Mapping[str, AppFactory], logger: log
     names = conf.pipeline(name)
     app_section = f"app:{names[-1]}"
     app_options = options_of(conf, app_section)
-    app_kind = app_options.pop("use", names[-1])
+    app_kind = _pop_use(app_options, names[-1])
     if app_kind not in apps:
         raise ConfigError(f"{conf.path} [{app_section}]: unknown app {app_kind!r}; known: "
                           + ", ".join(sorted(apps)))
@@ -55,7 +62,7 @@ def build_pipeline(conf: ConfigFile, apps: Mapping[str, AppFactory], logger: log
     for filter_name in reversed(names[:-1]):
         section = f"filter:{filter_name}"
         options = options_of(conf, section)
-        kind = options.pop("use", filter_name)
+        kind = _pop_use(options, filter_name)
         if kind not in FILTERS:
             raise ConfigError(f"{conf.path} [{section}]: unknown filter {kind!r}; known: "
                               + ", ".join(sorted(FILTERS)))

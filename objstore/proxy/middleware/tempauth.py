@@ -74,15 +74,18 @@ class TempAuth:
         self.app = app
         self.logger = logger
         plain = {k: v for k, v in options.items()
-                 if not k.startswith(("user_", "user64_")) and not k.endswith("_require_group")}
+                 if not k.lower().startswith(("user_", "user64_"))
+                 and not k.lower().endswith("_require_group")}
         self.conf, warnings = build(TempAuthConfig, plain, source=source, section="filter:tempauth")
         for warning in warnings:
             logger.warning(warning)
         self.users = parse_users(options)
         self.prefixes = _prefixes(self.conf.reseller_prefix)
-        self.required = {prefix: options[f"{prefix[:-1]}_require_group"]
+        groups = {k.lower(): v.strip() for k, v in options.items()
+                  if k.lower().endswith("_require_group")}
+        self.required = {prefix: groups[f"{prefix[:-1].lower()}_require_group"]
                          for prefix in self.prefixes
-                         if f"{prefix[:-1]}_require_group" in options}
+                         if f"{prefix[:-1].lower()}_require_group" in groups}
         self.signer = TokenSigner(self.conf.token_secret)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]

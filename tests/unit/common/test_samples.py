@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from objstore.common.config import ConfigFile
-from objstore.common.samples import SAMPLES, render, schema_of
+from objstore.common.samples import PREAMBLES, SAMPLES, render, schema_of
 
 ETC = Path(__file__).resolve().parents[3] / "etc"
 
@@ -15,7 +15,8 @@ ETC = Path(__file__).resolve().parents[3] / "etc"
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
 def test_sample_matches_its_schema(sample: str) -> None:
     title, section, dotted = SAMPLES[sample]
-    assert (ETC / sample).read_text() == render(title, section, schema_of(dotted)), \
+    assert (ETC / sample).read_text() == render(title, section, schema_of(dotted),
+                                                PREAMBLES.get(sample, "")), \
         "regenerate with: python3 -m objstore.common.samples etc"
 
 

@@ -96,3 +96,45 @@ def test_a_bad_filter_option_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"proxy.conf \[filter:tempauth\]: token_secret must be set"):
         pipeline(tmp_path, "[filter:tempauth]\ntoken_secret = short\n",
                  "catch_errors tempauth app")
+
+
+def test_tempauth_from_a_real_config_file_keeps_case_sensitive_names(tmp_path: Path) -> None:
+    import base64
+
+    from objstore.proxy import acl
+    from objstore.proxy.middleware.tempauth import AUTHORIZE
+
+    user64 = "user64_" + base64.urlsafe_b64encode(b"Mixed_Case").decode().rstrip("=") + "_" + \
+        base64.urlsafe_b64encode(b"Me").decode().rstrip("=")
+    path = tmp_path / "proxy.conf"
+    path.write_text(f"""[pipeline:main]
+pipeline = tempauth app
+[filter:tempauth]
+token_secret = a-secret-of-enough-length
+reseller_prefix = AUTH, SERVICE
+SERVICE_require_group = service
+user_test_tester = testing .admin
+{user64} = secret .admin
+[app:app]
+use = echo
+""")
+    seen: list[Any] = []
+
+    def app_factory(options: Mapping[str, str], logger: logging.Logger) -> Any:
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            seen.append(environ.get(AUTHORIZE))
+            start_response("200 OK", [("Content-Length", "0")])
+            return [b""]
+        return app
+
+    pipe = build_pipeline(ConfigFile(str(path)), {"echo": app_factory}, LOG)
+    response = Request.blank("/auth/v1.0", headers={"X-Auth-User": "Mixed_Case:Me",
+                                                     "X-Auth-Key": "secret"}).get_response(pipe)
+    assert response.status_int == 200
+    assert response.headers["X-Storage-Url"].endswith("/v1/AUTH_Mixed_Case")
+    owner = Request.blank("/auth/v1.0", headers={"X-Auth-User": "test:tester",
+                                                  "X-Auth-Key": "testing"}).get_response(pipe)
+    token = owner.headers["X-Auth-Token"]
+    Request.blank("/v1/SERVICE_test/c/o", headers={"X-Auth-Token": token}).get_response(pipe)
+    decision = seen[-1](acl.Request("GET", "SERVICE_test", "c", "o"))
+    assert decision == 403  # the service prefix demands a service token

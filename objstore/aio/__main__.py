@@ -1,0 +1,4 @@
+"""``python3 -m objstore.aio``: the same as ``objstore-aio``."""
+from objstore.aio.cli import main
+
+main()

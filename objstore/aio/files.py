@@ -1,0 +1,194 @@
+"""The data directory's contents: made on first start, kept after.
+
+``prepare`` makes whatever is missing: the directories, the cluster file
+with a random hash path suffix, each server's config (the proxy's with a
+random token secret), the device directories and the rings. It never
+rewrites a file that exists, so secrets, rings, data and an operator's
+edits to the configs survive every restart; a file lost by accident is
+made again.
+
+The rings have part power 10, 3 replicas and ``min_part_hours`` 0 over
+one device per node, each node its own zone: the three replicas of every
+partition sit on three different servers, so a write's quorum (2 of 3)
+and a node that is down behave as in a real cluster. There is one object
+ring per storage policy of the cluster file (gold: ``object.ring.gz``,
+silver: ``object-1.ring.gz``, and any policy an operator adds later).
+"""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from objstore.aio.layout import IP, DataDir, Server, device_name, plan_servers
+from objstore.common.config import ConfigError, ConfigFile
+from objstore.common.policies import load_cluster_config
+from objstore.common.server import ServerConfig
+from ring import builderfile
+from ring.atomic import write_atomically
+from ring.builder import RingBuilder
+
+PART_POWER: Final = 10
+REPLICAS: Final = 3
+MIN_PART_HOURS: Final = 0
+GRACEFUL_SECONDS: Final = 10  # below the time ``stop`` waits before SIGKILL
+
+# (account, user, key, groups): the users of a Swift All In One
+USERS: Final = (
+    ("test", "tester", "testing", ".admin"),
+    ("test2", "tester2", "testing2", ".admin"),
+    ("test", "tester3", "testing3", ""),
+    ("test", "tester6", "testing6", ".reseller_admin"),
+    ("test5", "tester5", "testing5", "service"),
+    ("admin", "admin", "admin", ".admin .reseller_admin"),
+)
+PIPELINE: Final = ("catch_errors", "healthcheck", "tempauth", "proxy-server")
+
+_HEADER = "# Written by objstore-aio on first start and kept after; edit freely.\n"
+
+
+def prepare(data: DataDir, servers: list[Server]) -> None:
+    """Make what is missing (see the module docstring)."""
+    for directory in (data.etc, data.rings, data.log, data.run):
+        directory.mkdir(parents=True, exist_ok=True)
+    for server in servers:
+        if server.node is not None:
+            data.device(server.node).mkdir(parents=True, exist_ok=True)
+    _create(data.cluster_conf, cluster_text(secrets.token_hex(16)))
+    # the proxy's file last: once it exists the directory counts as set up
+    for server in sorted(servers, key=lambda s: not s.is_storage):
+        text = (storage_text(data, server) if server.is_storage
+                else proxy_text(data, server, secrets.token_hex(32)))
+        _create(data.conf(server), text)
+    build_rings(data, servers)
+
+
+def configured_servers(data: DataDir) -> list[Server] | None:
+    """The servers as the directory's configs have them; None when the
+    directory was never set up."""
+    proxy = Server("proxy", None, 0)
+    if not data.conf(proxy).exists():
+        return None
+    try:
+        servers = plan_servers(_bind_port(data.conf(proxy), proxy.section))
+    except ValueError as err:
+        raise ConfigError(f"{data.conf(proxy)} [{proxy.section}] bind_port: {err}") from None
+    return [dataclasses.replace(server, port=_bind_port(data.conf(server), server.section))
+            if server.is_storage and data.conf(server).exists() else server
+            for server in servers]
+
+
+def _bind_port(path: Path, section: str) -> int:
+    conf, _ = ConfigFile(str(path)).load(section, ServerConfig)
+    return conf.bind_port
+
+
+def _create(path: Path, text: str) -> bool:
+    if path.exists():
+        return False
+    # private: the cluster's secrets and the users' keys are in these files
+    write_atomically(str(path), _writer(text.encode("utf-8")), mode=0o600)
+    return True
+
+
+def _writer(payload: bytes) -> Callable[[BinaryIO], None]:
+    def write(handle: BinaryIO) -> None:
+        handle.write(payload)
+    return write
+
+
+# -- the files -----------------------------------------------------------------
+
+def cluster_text(suffix: str) -> str:
+    return (_HEADER
+            + "# The secret that places every path on the rings: never change it.\n"
+            + f"[swift-hash]\nswift_hash_path_suffix = {suffix}\n\n"
+            + "[storage-policy:0]\nname = gold\ndefault = yes\n\n"
+            + "[storage-policy:1]\nname = silver\n")
+
+
+def storage_text(data: DataDir, server: Server) -> str:
+    assert server.node is not None
+    lines = [
+        f"# {server.name}: node {server.node}, device {device_name(server.node)}.",
+        f"[{server.section}]",
+        f"bind_ip = {IP}",
+        f"bind_port = {server.port}",
+        "workers = 1",
+        f"graceful_shutdown_timeout = {GRACEFUL_SECONDS}",
+        f"devices = {data.devices(server.node)}",
+        "mount_check = false",
+        f"cluster_conf = {data.cluster_conf}",
+        f"log_file = {data.log_file(server)}",
+    ]
+    if server.kind == "container":
+        lines += [f"ring_dir = {data.rings}", "account_update_interval = 1"]
+    return _HEADER + "\n".join(lines) + "\n"
+
+
+def proxy_text(data: DataDir, server: Server, token_secret: str) -> str:
+    users = [f"user_{account}_{user} = {' '.join(filter(None, (key, groups)))}"
+             for account, user, key, groups in USERS]
+    sections = [
+        ["[pipeline:main]", "pipeline = " + " ".join(PIPELINE)],
+        ["[filter:catch_errors]"],
+        ["[filter:healthcheck]"],
+        ["[filter:tempauth]",
+         "# signs tokens: every proxy of the cluster needs the same one",
+         f"token_secret = {token_secret}",
+         "reseller_prefix = AUTH, SERVICE",
+         "SERVICE_require_group = service",
+         *users],
+        [f"[{server.section}]",
+         f"bind_ip = {IP}",
+         f"bind_port = {server.port}",
+         "workers = 1",
+         f"graceful_shutdown_timeout = {GRACEFUL_SECONDS}",
+         f"log_file = {data.log_file(server)}",
+         f"ring_dir = {data.rings}",
+         f"cluster_conf = {data.cluster_conf}",
+         "account_autocreate = true"],
+    ]
+    return _HEADER + "\n\n".join("\n".join(lines) for lines in sections) + "\n"
+
+
+# -- the rings -----------------------------------------------------------------
+
+def ring_kinds(data: DataDir) -> list[tuple[str, str]]:
+    """(ring name, kind of server it places on): account, container and
+    one object ring per storage policy of the cluster file."""
+    cluster, _ = load_cluster_config(str(data.cluster_conf))
+    return [("account", "account"), ("container", "container"),
+            *((policy.ring_name, "object") for policy in cluster.policies)]
+
+
+def build_rings(data: DataDir, servers: list[Server]) -> list[str]:
+    """Write every ring file that is missing (from its builder file when
+    that exists); returns the names written."""
+    written = []
+    for seed, (name, kind) in enumerate(ring_kinds(data)):
+        ring_path = data.rings / f"{name}.ring.gz"
+        if ring_path.exists():
+            continue
+        builder_path = data.rings / f"{name}.builder"
+        if builder_path.exists():
+            builder = builderfile.load(str(builder_path))
+        else:
+            builder = new_builder([s for s in servers if s.kind == kind], seed)
+            builderfile.save(builder, str(builder_path))
+        builder.get_ring().save(str(ring_path))
+        written.append(name)
+    return written
+
+
+def new_builder(servers: list[Server], seed: int) -> RingBuilder:
+    """One device per server, each node its own zone, rebalanced."""
+    builder = RingBuilder(PART_POWER, REPLICAS, MIN_PART_HOURS)
+    for server in servers:
+        assert server.node is not None
+        builder.add_dev(region=1, zone=server.node, ip=IP, port=server.port,
+                        device=device_name(server.node), weight=1.0)
+    builder.rebalance(seed=seed)
+    return builder

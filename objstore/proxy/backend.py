@@ -1,0 +1,120 @@
+"""Talking to the storage nodes of a partition: read from one, write to all.
+
+* ``read_one`` tries the partition's nodes one at a time (``node_iter``:
+  primaries, then handoffs) and returns the first 2xx or 3xx; a 404 or
+  another 4xx is kept and the next node tried (a replica may not have the
+  data yet), up to ``replicas`` answers; unreachable nodes and 5xx count
+  as errors for error limiting and do not use up the budget.
+* ``write_all`` sends one request per replica at once, each in a green
+  thread; a node that cannot be reached is replaced by the next handoff,
+  so every replica gets the write if any node can take it. The statuses
+  come back for ``quorum.best_status``.
+* ``per_node`` headers let each replica get its own (an object server's
+  container replica, a container server's account replica).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from objstore.common import concurrency
+from objstore.common.http_client import BackendError, Headers, request
+from objstore.proxy.nodes import ErrorLimiter, node_iter
+from ring.devices import Device
+from ring.ring import Ring
+
+
+@dataclasses.dataclass
+class Answer:
+    node: Device | None
+    status: int
+    headers: Headers | dict[str, str]
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    read: float
+
+
+class Backend:
+    """One worker's way to the storage nodes (shared error limiter)."""
+
+    def __init__(self, limiter: ErrorLimiter, timeouts: Timeouts, logger: logging.Logger) -> None:
+        self.limiter = limiter
+        self.timeouts = timeouts
+        self.logger = logger
+
+    def _ask(self, node: Device, part: int, method: str, path: str,
+             headers: Mapping[str, str], body: bytes, query: str | None = None) -> Answer | None:
+        """One request; None when the node could not answer (error counted)."""
+        try:
+            status, got, data = request(node.ip, node.port, method, f"/{node.device}/{part}{path}",
+                                        dict(headers), body, connect_timeout=self.timeouts.connect,
+                                        read_timeout=self.timeouts.read, query=query)
+        except (BackendError, ValueError) as err:
+            self.logger.warning("%s %s to %s:%d/%s failed: %s", method, path, node.ip, node.port,
+                                node.device, err)
+            self.limiter.error(node)
+            return None
+        if status == 507:
+            self.limiter.limit(node)
+        elif status >= 500:
+            self.limiter.error(node)
+        return Answer(node, status, got, data)
+
+    def read_one(self, ring: Ring, part: int, method: str, path: str,
+                 headers: Mapping[str, str], query: str | None = None) -> Answer:
+        """The first good answer, else the most telling one (see module doc)."""
+        kept: list[Answer] = []
+        budget = int(ring.replica_count)
+        for node in node_iter(ring, part, self.limiter):
+            answer = self._ask(node, part, method, path, headers, b"", query)
+            if answer is None or answer.status >= 500:
+                continue
+            if answer.status < 400:
+                return answer
+            kept.append(answer)
+            if len(kept) >= budget:
+                break
+        if kept:
+            statuses = [a.status for a in kept]
+            return next(a for a in kept if a.status == max(set(statuses), key=statuses.count))
+        return Answer(None, 503, {}, b"no storage node answered")
+
+    def write_all(self, ring: Ring, part: int, method: str, path: str,
+                  headers: Mapping[str, str], body: bytes = b"",
+                  per_node: Callable[[int], Mapping[str, str]] | None = None) -> list[Answer]:
+        """One request per replica at once; handoffs stand in for the unreachable."""
+        nodes = node_iter(ring, part, self.limiter)
+        replicas = len(ring.get_part_nodes(part))
+        pool = concurrency.GreenPool(replicas)
+
+        def one(index: int) -> Answer:
+            extra = per_node(index) if per_node else {}
+            for node in _take(nodes):
+                answer = self._ask(node, part, method, path, {**headers, **extra}, body)
+                if answer is not None and answer.status != 507:
+                    return answer
+            return Answer(None, 503, {}, b"")
+
+        return list(pool.imap(one, range(replicas)))
+
+
+def _take(nodes: Iterator[Device]) -> Iterator[Device]:
+    """Draw from a shared iterator: each green thread takes the next node."""
+    while True:
+        try:
+            yield next(nodes)
+        except StopIteration:
+            return
+
+
+def strip_backend(headers: Mapping[str, str] | Any) -> dict[str, str]:
+    """A backend answer's headers as a client may see them."""
+    hidden = ("x-backend-", "content-length", "transfer-encoding", "connection", "date",
+              "server", "x-trans-id", "x-openstack-request-id", "keep-alive")
+    return {k: v for k, v in headers.items() if not k.lower().startswith(hidden)}

@@ -1,0 +1,336 @@
+"""Object requests in the proxy: streamed to every replica, read from one.
+
+* PUT connects to every replica at once (``Expect: 100-continue``; a node
+  that cannot take it is replaced by a handoff), streams the body to all
+  that said continue, and answers by quorum: 201 once a majority stored
+  it. Each replica is told which container replica to update. A client
+  that stops early (499) or a quorum lost mid-body (503) stores nothing.
+* GET tries replicas one at a time; a 404 moves on (that replica may not
+  have it yet). If a replica fails mid-body, the rest of the body comes
+  from the next replica with a Range for what is left, pinned to the
+  same ETag with If-Match, so the client gets one whole, correct body.
+* POST and DELETE go to every replica, answered by quorum.
+"""
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from objstore.common import concurrency, constraints
+from objstore.common.http import HTTPError, Request, Response
+from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
+from objstore.common.timestamp import Timestamp
+from objstore.proxy.backend import _take, strip_backend
+from objstore.proxy.controllers import (
+    container_info, from_quorum, passed_headers, respond, trans_headers,
+)
+from objstore.proxy.nodes import node_iter
+from objstore.proxy.quorum import best_status, quorum_size
+from ring.devices import Device
+
+if TYPE_CHECKING:
+    from objstore.proxy.server import ProxyApp
+
+OBJECT_HEADERS = ("x-object-meta-", "x-remove-object-meta-")
+OBJECT_SETTINGS = ("content-encoding", "content-disposition", "content-language",
+                   "cache-control", "expires", "x-object-manifest", "etag")
+FORWARDED_ON_READ = ("range", "if-match", "if-none-match", "if-modified-since",
+                     "if-unmodified-since")
+CHUNK = 65536
+
+
+class ObjectController:
+    def __init__(self, app: ProxyApp, account: str, container: str, obj: str) -> None:
+        self.app = app
+        self.account, self.container, self.obj = account, container, obj
+        self.path = f"/{account}/{container}/{obj}"
+
+    def handle(self, request: Request) -> Response:
+        handler = getattr(self, "do_" + request.method, None)
+        if handler is None:
+            raise HTTPError(405, f"{request.method} is not supported on objects",
+                            {"Allow": "GET, HEAD, PUT, POST, DELETE"})
+        info = container_info(self.app, request, self.account, self.container)
+        self.app.authorize(request, self.account, self.container, self.obj,
+                           container_info=info or {})
+        if info is None:
+            raise HTTPError(404, "no such container")
+        policy = info["policy"]
+        ring = self.app.rings.objects.get(policy)
+        if ring is None:
+            raise HTTPError(503, f"this proxy has no ring for storage policy {policy}")
+        self.ring, self.policy = ring, policy
+        self.part = ring.get_part(self.account, self.container, self.obj)
+        return handler(request)  # type: ignore[no-any-return]
+
+    def _base_headers(self, request: Request) -> dict[str, str]:
+        return {**trans_headers(request), "X-Backend-Storage-Policy-Index": str(self.policy)}
+
+    def _container_headers(self) -> list[dict[str, str]]:
+        ring = self.app.rings.container
+        part, nodes = ring.get_nodes(self.account, self.container)
+        return [{"X-Container-Host": f"{node.ip}:{node.port}", "X-Container-Device": node.device,
+                 "X-Container-Partition": str(part)} for node in nodes]
+
+    # -- PUT ---------------------------------------------------------------------
+
+    def do_PUT(self, request: Request) -> Response:
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        try:
+            created = constraints.check_object_creation(
+                request.headers.get("Content-Length"), chunked,
+                {**request.headers, "Content-Type": request.headers.get("Content-Type")
+                 or "application/octet-stream"}, self.obj, now=time.time())
+        except constraints.ConstraintError as err:
+            raise HTTPError(err.status, err.reason) from None
+        headers = {**self._base_headers(request), "X-Timestamp": Timestamp.now().internal,
+                   "Content-Type": self._content_type(request),
+                   **passed_headers(request, OBJECT_HEADERS, OBJECT_SETTINGS)}
+        if created.delete_at is not None:
+            headers["X-Delete-At"] = str(created.delete_at)
+        length = created.content_length
+        conns, early = self._connect(headers, length)
+        replicas = len(self.ring.get_part_nodes(self.part))
+        try:
+            if len(conns) < quorum_size(replicas):
+                status = best_status(early + [503] * (replicas - len(early)), replicas)
+                raise HTTPError(status if status >= 400 else 503,
+                                "not enough storage nodes could take the object")
+            conns = self._stream_body(request, conns, length, replicas)
+            statuses, etag = self._finish(conns)
+        finally:
+            for _, conn in conns:
+                conn.close()
+        status = best_status(statuses + early + [503] * (replicas - len(statuses) - len(early)),
+                             replicas)
+        if status >= 300:
+            raise HTTPError(status, "the storage nodes did not store the object")
+        response = Response(status=201, content_type=None, charset=None)
+        response.headers.update({"ETag": etag or "", "Last-Modified": Timestamp(
+            headers["X-Timestamp"]).http_date, "Content-Length": "0"})
+        return response
+
+    def _content_type(self, request: Request) -> str:
+        given = request.headers.get("Content-Type")
+        if given and not request.headers.get("X-Detect-Content-Type", "").lower() in (
+                "true", "yes", "1"):
+            return given
+        return mimetypes.guess_type(self.obj)[0] or "application/octet-stream"
+
+    def _connect(self, headers: dict[str, str], length: int | None
+                 ) -> tuple[list[tuple[Device, BackendConnection]], list[int]]:
+        """Open a PUT to each replica (handoffs for the unreachable)."""
+        nodes = node_iter(self.ring, self.part, self.app.limiter)
+        container_headers = self._container_headers()
+        replicas = len(self.ring.get_part_nodes(self.part))
+        timeouts = self.app.backend.timeouts
+
+        def one(index: int) -> tuple[Device, BackendConnection] | int:
+            extra = container_headers[index % len(container_headers)] if container_headers else {}
+            for node in _take(nodes):
+                conn = BackendConnection(node.ip, node.port, connect_timeout=timeouts.connect,
+                                         read_timeout=timeouts.read)
+                try:
+                    conn.send_request("PUT", f"/{node.device}/{self.part}{self.path}",
+                                      {**headers, **extra}, body_length=length,
+                                      chunked=length is None, expect_continue=True)
+                    status = conn.wait_for_continue(timeouts.read)
+                except BackendError:
+                    self.app.limiter.error(node)
+                    conn.close()
+                    continue
+                if status == 100:
+                    return node, conn
+                conn.close()
+                if status == 507:
+                    self.app.limiter.limit(node)
+                    continue
+                return status
+            return 503
+
+        pool = concurrency.GreenPool(replicas)
+        conns, early = [], []
+        for result in pool.imap(one, range(replicas)):
+            if isinstance(result, int):
+                early.append(result)
+            else:
+                conns.append(result)
+        return conns, early
+
+    def _stream_body(self, request: Request, conns: list[tuple[Device, BackendConnection]],
+                     length: int | None, replicas: int
+                     ) -> list[tuple[Device, BackendConnection]]:
+        source = request.environ["wsgi.input"]
+        received = 0
+        while length is None or received < length:
+            try:
+                chunk = source.read(CHUNK if length is None else min(CHUNK, length - received))
+            except (OSError, ValueError):
+                raise HTTPError(499, "client disconnected while sending the body") from None
+            if not chunk:
+                break
+            received += len(chunk)
+            alive = []
+            for node, conn in conns:
+                try:
+                    conn.send(chunk)
+                    alive.append((node, conn))
+                except BackendError:
+                    self.app.limiter.error(node)
+                    conn.close()
+            conns = alive
+            if len(conns) < quorum_size(replicas):
+                raise HTTPError(503, "storage nodes failed while receiving the object")
+        if length is not None and received < length:
+            raise HTTPError(499, f"body ended after {received} of {length} bytes")
+        return conns
+
+    def _finish(self, conns: list[tuple[Device, BackendConnection]]
+                ) -> tuple[list[int], str | None]:
+        statuses, etag = [], None
+        for node, conn in conns:
+            try:
+                conn.finish()
+                response = conn.getresponse()
+                response.read()
+            except BackendError:
+                self.app.limiter.error(node)
+                statuses.append(503)
+                continue
+            statuses.append(response.status)
+            if 200 <= response.status < 300:
+                etag = response.headers.get("ETag", etag)
+        return statuses, etag
+
+    # -- POST / DELETE -----------------------------------------------------------
+
+    def do_POST(self, request: Request) -> Response:
+        return self._write_all(request, "POST")
+
+    def do_DELETE(self, request: Request) -> Response:
+        return self._write_all(request, "DELETE")
+
+    def _write_all(self, request: Request, method: str) -> Response:
+        headers = {**self._base_headers(request), "X-Timestamp": Timestamp.now().internal}
+        if method == "POST":
+            try:
+                constraints.check_metadata(request.headers, "object")
+                delete_at = constraints.check_delete_headers(request.headers, time.time())
+            except constraints.ConstraintError as err:
+                raise HTTPError(err.status, err.reason) from None
+            headers.update(passed_headers(request, OBJECT_HEADERS, ("content-type",)))
+            if delete_at is not None:
+                headers["X-Delete-At"] = str(delete_at)
+        container_headers = self._container_headers() if method == "DELETE" else []
+
+        def per_node(index: int) -> dict[str, str]:
+            return container_headers[index % len(container_headers)] if container_headers else {}
+
+        answers = self.app.backend.write_all(self.ring, self.part, method, self.path, headers,
+                                             b"", per_node)
+        return from_quorum(answers, len(answers), f"object {method} failed")
+
+    # -- GET / HEAD ------------------------------------------------------------
+
+    def _read_headers(self, request: Request) -> dict[str, str]:
+        headers = self._base_headers(request)
+        headers.update({name: value for name, value in request.headers.items()
+                        if name.lower() in FORWARDED_ON_READ})
+        return headers
+
+    def do_HEAD(self, request: Request) -> Response:
+        answer = self.app.backend.read_one(self.ring, self.part, "HEAD", self.path,
+                                           self._read_headers(request))
+        return respond(answer, head=True)
+
+    def do_GET(self, request: Request) -> Response:
+        headers = self._read_headers(request)
+        found = self._open(headers, node_iter(self.ring, self.part, self.app.limiter))
+        if found is None:
+            raise HTTPError(503, "no storage node could serve the object")
+        response_from, nodes = found
+        if isinstance(response_from, int):
+            raise HTTPError(response_from, "not found" if response_from == 404 else "")
+        node, conn, backend = response_from
+        if backend.status not in (200, 206):
+            body = backend.read()
+            conn.close()
+            response = Response(status=backend.status, content_type=None, charset=None)
+            response.headers.update(strip_backend(backend.headers))
+            response.body = body
+            return response
+        response = Response(status=backend.status, content_type=None, charset=None)
+        response.headers.update(strip_backend(backend.headers))
+        response.app_iter = self._stream(backend, conn, headers, nodes)
+        # webob's app_iter setter drops Content-Length: set it after
+        if "Content-Length" in backend.headers:
+            response.headers["Content-Length"] = backend.headers["Content-Length"]
+        return response
+
+    def _open(self, headers: dict[str, str], nodes: Iterator[Device]) -> Any:
+        """The first replica that answers usefully, and the nodes left."""
+        missing = False
+        timeouts = self.app.backend.timeouts
+        for node in nodes:
+            conn = BackendConnection(node.ip, node.port, connect_timeout=timeouts.connect,
+                                     read_timeout=timeouts.read)
+            try:
+                conn.send_request("GET", f"/{node.device}/{self.part}{self.path}", headers)
+                backend = conn.getresponse()
+            except BackendError:
+                self.app.limiter.error(node)
+                conn.close()
+                continue
+            if backend.status == 404:
+                missing = True
+                backend.read()
+                conn.close()
+                continue
+            if backend.status >= 500:
+                if backend.status == 507:
+                    self.app.limiter.limit(node)
+                else:
+                    self.app.limiter.error(node)
+                backend.read()
+                conn.close()
+                continue
+            return (node, conn, backend), nodes
+        return (404, nodes) if missing else None
+
+    def _stream(self, backend: BackendResponse, conn: BackendConnection,
+                headers: dict[str, str], nodes: Iterator[Device]) -> Iterator[bytes]:
+        """The body, resumed from another replica if this one fails."""
+        start, end = _range_of(backend.headers.get("Content-Range"))
+        etag = backend.headers.get("ETag")
+        sent = 0
+        try:
+            while True:
+                try:
+                    for chunk in backend:
+                        sent += len(chunk)
+                        yield chunk
+                    return
+                except BackendError as err:
+                    self.app.logger.warning("object read failed after %d bytes: %s", sent, err)
+                    conn.close()
+                    if etag is None or "multipart" in backend.headers.get("Content-Type", ""):
+                        return
+                    resume = {**headers, "Range": f"bytes={start + sent}-"
+                              + ("" if end is None else str(end)), "If-Match": etag}
+                    found = self._open(resume, nodes)
+                    if found is None or isinstance(found[0], int):
+                        return  # the client sees a short body and retries
+                    (_, conn, backend), nodes = found
+        finally:
+            conn.close()
+
+
+def _range_of(content_range: str | None) -> tuple[int, int | None]:
+    """(first byte, last byte) of a Content-Range; (0, None) for a whole body."""
+    if not content_range or not content_range.startswith("bytes "):
+        return 0, None
+    span = content_range[len("bytes "):].split("/", 1)[0]
+    first, _, last = span.partition("-")
+    return int(first), int(last)

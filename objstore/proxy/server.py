@@ -1,0 +1,204 @@
+"""The proxy server: the public Swift API in front of the storage nodes.
+
+    objstore-proxy-server <conf>       ([pipeline:main] ending in [app:proxy-server])
+
+``ProxyApp`` routes ``/v1/<account>[/<container>[/<object>]]`` to the
+controllers (``objstore.proxy.controllers`` for accounts and containers,
+``objstore.proxy.objects`` for objects) and answers ``/info``. It holds
+what a worker shares across requests: the rings (reloaded when their
+files change), the error limiter, and a short cache of account and
+container facts (existence, policy, ACLs), so a busy container is not
+asked about on every object request.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from objstore.common import constraints
+from objstore.common.config import ConfigFile, option
+from objstore.common.http import HTTPError, Request, Response, split_path, wsgi_app
+from objstore.common.policies import ClusterConfig, StoragePolicy
+from objstore.common.server import ServerConfig, install_cluster, run_wsgi_server
+from objstore.proxy import acl
+from objstore.proxy.backend import Backend, Timeouts
+from objstore.proxy.nodes import ErrorLimiter
+from objstore.proxy.pipeline import FILTERS, WSGIApp, build_pipeline
+from ring.ring import Ring
+
+VERSION = "objstore 0.1.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyConfig(ServerConfig):
+    bind_port: int = option(8080, "port to listen on", minimum=1, maximum=65535)
+    ring_dir: str = option("/etc/objstore", "where the *.ring.gz files are")
+    cluster_conf: str = option("/etc/objstore/objstore.conf",
+                               "the cluster file: hash path secret and storage policies")
+    conn_timeout: float = option(0.5, "seconds to connect to a storage node", minimum=0.01)
+    node_timeout: float = option(10.0, "seconds a storage node may stay silent", minimum=0.01)
+    error_suppression_limit: int = option(10, "errors that put a node aside", minimum=1)
+    error_suppression_interval: float = option(60.0, "seconds a node stays aside", minimum=0)
+    account_autocreate: bool = option(True, "make an account on its first container PUT")
+    allow_account_management: bool = option(
+        False, "let reseller admins PUT and DELETE accounts directly")
+    recheck_existence: float = option(60.0, "seconds account and container facts are cached",
+                                      minimum=0)
+
+
+class Rings:
+    """The account, container and per-policy object rings."""
+
+    def __init__(self, ring_dir: str, policies: list[StoragePolicy]) -> None:
+        def load(name: str) -> Ring:
+            path = os.path.join(ring_dir, f"{name}.ring.gz")
+            return Ring(path)
+        self.account = load("account")
+        self.container = load("container")
+        self.objects = {policy.index: load(policy.ring_name) for policy in policies}
+
+
+class InfoCache:
+    """Account and container facts for ``ttl`` seconds (one worker's)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, key: str, value: Any) -> None:
+        if len(self._entries) > 100_000:
+            self._entries.clear()  # a crude bound; entries are cheap to refetch
+        self._entries[key] = (time.monotonic(), value)
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+
+class ProxyApp:
+    """Request -> Response for the whole cluster (see the module doc)."""
+
+    def __init__(self, conf: ProxyConfig, logger: logging.Logger, cluster: ClusterConfig,
+                 rings: Rings | None = None) -> None:
+        self.conf = conf
+        self.logger = logger
+        self.cluster = cluster
+        self.policies = cluster.policies
+        self.rings = rings or Rings(conf.ring_dir, list(cluster.policies))
+        self.limiter = ErrorLimiter(conf.error_suppression_limit, conf.error_suppression_interval)
+        self.backend = Backend(self.limiter, Timeouts(conf.conn_timeout, conf.node_timeout),
+                               logger)
+        self.cache = InfoCache(conf.recheck_existence)
+
+    def __call__(self, request: Request) -> Response:
+        if request.path_info == "/info":
+            return self.info(request)
+        version, account, container, obj = (split_path(request, 2, 4, rest=True) + [None, None])[:4]
+        try:
+            constraints.check_api_version(version)
+            constraints.check_account_name(account)
+            if container is not None:
+                constraints.check_container_name(container)
+            if obj is not None:
+                constraints.check_object_name(obj)
+        except constraints.ConstraintError as err:
+            raise HTTPError(err.status, err.reason) from None
+        from objstore.proxy import controllers, objects
+
+        if obj:
+            return objects.ObjectController(self, account, container, obj).handle(request)
+        if container:
+            return controllers.ContainerController(self, account, container).handle(request)
+        return controllers.AccountController(self, account).handle(request)
+
+    def authorize(self, request: Request, account: str, container: str | None, obj: str | None,
+                  container_info: Mapping[str, Any] | None = None,
+                  account_info: Mapping[str, Any] | None = None) -> None:
+        """Ask the auth filter (if any) with what the ACLs say; 401/403 raised."""
+        decide = request.environ.get("objstore.authorize")
+        if decide is None:
+            return
+        target = acl.Request(request.method, account, container, obj, request.referer)
+        try:
+            read = acl.parse_container_acl((container_info or {}).get("read"))
+            write = acl.parse_container_acl((container_info or {}).get("write"), False)
+            account_acl = acl.parse_account_acl((account_info or {}).get("acl"))
+        except ValueError:
+            read, write, account_acl = acl.ContainerACL(), acl.ContainerACL(), {}
+        status = decide(target, container_read=read, container_write=write,
+                        account_acl=account_acl)
+        if status:
+            raise HTTPError(status, "a valid token is required" if status == 401
+                            else "this token may not do that")
+
+    def info(self, request: Request) -> Response:
+        limits = constraints.DEFAULT_CONSTRAINTS
+        swift = {
+            "version": VERSION,
+            "max_file_size": limits.max_file_size,
+            "max_meta_name_length": limits.max_meta_name_length,
+            "max_meta_value_length": limits.max_meta_value_length,
+            "max_meta_count": limits.max_meta_count,
+            "max_meta_overall_size": limits.max_meta_overall_size,
+            "max_header_size": limits.max_header_size,
+            "max_object_name_length": limits.max_object_name_length,
+            "container_listing_limit": limits.container_listing_limit,
+            "account_listing_limit": limits.account_listing_limit,
+            "max_account_name_length": limits.max_account_name_length,
+            "max_container_name_length": limits.max_container_name_length,
+            "valid_api_versions": list(limits.valid_api_versions),
+            "policies": [
+                {"name": p.name, **({"aliases": ", ".join(p.names)} if p.aliases else {}),
+                 **({"default": True} if p.is_default else {})}
+                for p in self.policies if not p.deprecated
+            ],
+        }
+        body = {"swift": swift, **{name: {} for name in request.environ.get(
+            "objstore.filters", [])}}
+        return Response(json.dumps(body).encode(), content_type="application/json",
+                        charset="utf-8")
+
+
+def make_app(conf_path: str) -> Callable[[ProxyConfig, logging.Logger], WSGIApp]:
+    """The worker's pipeline: read the config file again (SIGHUP reloads)."""
+    def make(conf: ProxyConfig, logger: logging.Logger) -> WSGIApp:
+        cluster = install_cluster(conf.cluster_conf, logger)
+        conf_file = ConfigFile(conf_path)
+        filters = [name for name in conf_file.pipeline()[:-1]]
+
+        def proxy_factory(options: Mapping[str, str], log: logging.Logger) -> WSGIApp:
+            app = ProxyApp(conf, log, cluster)
+            inner = wsgi_app(app, log)
+
+            def with_filters(environ: dict[str, Any], start_response: Callable[..., Any]
+                             ) -> Any:
+                environ["objstore.filters"] = [f for f in filters if f in FILTERS]
+                return inner(environ, start_response)
+            return with_filters
+
+        return build_pipeline(conf_file, {"proxy": proxy_factory, "proxy-server": proxy_factory},
+                              logger)
+    return make
+
+
+def main() -> None:
+    """``objstore-proxy-server <conf>``: ``[app:proxy-server]`` and ``[pipeline:main]``."""
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print("usage: objstore-proxy-server <config file>", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_wsgi_server("proxy-server", sys.argv[1], "app:proxy-server", ProxyConfig,
+                             make_app(sys.argv[1])))
+
+
+__all__ = ["ProxyApp", "ProxyConfig", "main"]

@@ -1,0 +1,135 @@
+"""The proxy with a real cluster behind it, driven by the real swift CLI."""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .cluster import Cluster
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    running = Cluster(tmp_path)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+def ok(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.returncode == 0, result.stdout + result.stderr
+    return str(result.stdout)
+
+
+def token(cluster: Cluster, user: str = "test:tester", key: str = "testing") -> tuple[str, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.ports["proxy"], timeout=10)
+    try:
+        conn.request("GET", "/auth/v1.0", headers={"X-Auth-User": user, "X-Auth-Key": key})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    assert response.status == 200
+    return response.getheader("X-Auth-Token") or "", response.getheader("X-Storage-Url") or ""
+
+
+def raw(cluster: Cluster, method: str, path: str, body: bytes = b"",
+        headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.ports["proxy"], timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_the_swift_cli_works_unchanged(cluster: Cluster, tmp_path: Path) -> None:
+    data = os.urandom(3_000_000)
+    (tmp_path / "big.bin").write_bytes(data)
+    assert "Account: AUTH_test" in ok(cluster.swift("stat"))
+    ok(cluster.swift("upload", "photos", "big.bin"))
+    ok(cluster.swift("post", "-m", "color:blue", "photos", "big.bin"))
+    assert ok(cluster.swift("list", "photos")).split() == ["big.bin"]
+    assert ok(cluster.swift("list")).split() == ["photos"]
+    ok(cluster.swift("download", "photos", "big.bin", "-o", "back.bin"))
+    assert hashlib.md5((tmp_path / "back.bin").read_bytes()).digest() == \
+        hashlib.md5(data).digest()
+    stat = ok(cluster.swift("stat", "photos", "big.bin"))
+    assert "Meta Color: blue" in stat and "Content Length: 3000000" in stat
+    ok(cluster.swift("delete", "photos", "big.bin"))
+    assert ok(cluster.swift("list", "photos")).split() == []
+
+
+def test_auth_and_acls(cluster: Cluster) -> None:
+    ok(cluster.swift("post", "shared"))
+    ok(cluster.swift("upload", "shared", "log/proxy.log", "--object-name", "notes"))
+    assert cluster.swift("list", "shared", user="test:tester3").returncode != 0
+    ok(cluster.swift("post", "-r", "test:tester3", "shared"))
+    ok(cluster.swift("download", "shared", "notes", "-o", "-", user="test:tester3"))
+    denied = cluster.swift("upload", "shared", "log/proxy.log", user="test:tester3")
+    assert denied.returncode != 0 and "403" in denied.stderr
+    _, url = token(cluster)
+    path = url.split(":", 2)[2].split("/", 1)[1]
+    assert raw(cluster, "GET", f"/{path}/shared/notes")[0] == 401  # no token
+    ok(cluster.swift("post", "-r", ".r:*", "shared"))
+    assert raw(cluster, "GET", f"/{path}/shared/notes")[0] == 200  # public now
+    assert raw(cluster, "GET", f"/{path}/shared")[0] == 401  # no listing without .rlistings
+
+
+def test_storage_policies(cluster: Cluster) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/cold", headers={**headers,
+                                                        "X-Storage-Policy": "silver"})[0] == 201
+    assert raw(cluster, "HEAD", f"{path}/cold", headers=headers)[1]["X-Storage-Policy"] == "silver"
+    assert raw(cluster, "PUT", f"{path}/cold", headers={**headers,
+                                                        "X-Storage-Policy": "gold"})[0] == 409
+    status, _, body = raw(cluster, "PUT", f"{path}/other", headers={
+        **headers, "X-Storage-Policy": "platinum"})
+    assert status == 400 and b"platinum" in body
+    info = json.loads(raw(cluster, "GET", "/info")[2])
+    assert [p["name"] for p in info["swift"]["policies"]] == ["gold", "silver"]
+
+
+def test_writes_need_a_quorum_and_reads_fail_over(cluster: Cluster) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    cluster.stop_server("object1")
+    assert raw(cluster, "PUT", f"{path}/c/o", b"two of three", headers)[0] == 201
+    assert raw(cluster, "GET", f"{path}/c/o", headers=headers)[2] == b"two of three"
+    cluster.stop_server("object2")
+    status, _, body = raw(cluster, "PUT", f"{path}/c/p", b"one of three", headers)
+    assert status == 503 and body.strip()
+    assert raw(cluster, "GET", f"{path}/c/p", headers=headers)[0] == 404
+
+
+@pytest.mark.parametrize(("method", "suffix", "extra", "status"), [
+    ("PUT", "/c/" + "o" * 1025, {}, 400),
+    ("PUT", "/" + "c" * 257, {}, 400),
+    ("PUT", "/c/o", {"X-Object-Meta-" + "k" * 129: "v"}, 400),
+    ("PUT", "/c/o", {"X-Delete-At": "yesterday"}, 400),
+    ("PUT", "/c", {"X-Container-Read": ".bogus"}, 400),
+    ("GET", "/c/o", {"Range": "bytes=50-60"}, 416),
+    ("PATCH", "/c/o", {}, 405),
+])
+def test_bad_input_is_a_4xx_with_a_reason(cluster: Cluster, method: str, suffix: str,
+                                          extra: dict[str, str], status: int) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    raw(cluster, "PUT", f"{path}/c", headers=headers)
+    raw(cluster, "PUT", f"{path}/c/o", b"0123456789", headers)
+    got, _, body = raw(cluster, method, path + suffix, b"x" if method == "PUT" else b"",
+                       {**headers, **extra})
+    assert got == status and body.strip() and b"Traceback" not in body
