@@ -9,7 +9,7 @@ first container PUT, and a missing account lists as empty.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from objstore.common import constraints
@@ -74,20 +74,31 @@ def from_quorum(answers: list[Answer], replicas: int, reason: str) -> Response:
     return response
 
 
-class AccountController:
+class Controller:
+    """Dispatch to ``do_<METHOD>``; anything else is 405 with Allow."""
+
+    KIND = ""
+
+    def handler(self, request: Request) -> Callable[[Request], Response]:
+        found = getattr(self, "do_" + request.method, None)
+        if found is None:
+            raise HTTPError(405, f"{request.method} is not supported on {self.KIND}",
+                            {"Allow": "GET, HEAD, PUT, POST, DELETE"})
+        return found  # type: ignore[no-any-return]
+
+    def handle(self, request: Request) -> Response:
+        return self.handler(request)(request)
+
+
+class AccountController(Controller):
+    KIND = "accounts"
+
     def __init__(self, app: ProxyApp, account: str) -> None:
         self.app = app
         self.account = account
         self.ring = app.rings.account
         self.part = self.ring.get_part(account)
         self.path = f"/{account}"
-
-    def handle(self, request: Request) -> Response:
-        handler = getattr(self, "do_" + request.method, None)
-        if handler is None:
-            raise HTTPError(405, f"{request.method} is not supported on accounts",
-                            {"Allow": "GET, HEAD, PUT, POST, DELETE"})
-        return handler(request)  # type: ignore[no-any-return]
 
     def do_HEAD(self, request: Request) -> Response:
         return self.do_GET(request, head=True)
@@ -223,7 +234,9 @@ def container_info(app: ProxyApp, request: Request, account: str,
     return info or None
 
 
-class ContainerController:
+class ContainerController(Controller):
+    KIND = "containers"
+
     def __init__(self, app: ProxyApp, account: str, container: str) -> None:
         self.app = app
         self.account = account
@@ -231,13 +244,6 @@ class ContainerController:
         self.ring = app.rings.container
         self.part = self.ring.get_part(account, container)
         self.path = f"/{account}/{container}"
-
-    def handle(self, request: Request) -> Response:
-        handler = getattr(self, "do_" + request.method, None)
-        if handler is None:
-            raise HTTPError(405, f"{request.method} is not supported on containers",
-                            {"Allow": "GET, HEAD, PUT, POST, DELETE"})
-        return handler(request)  # type: ignore[no-any-return]
 
     def _policy_headers(self, answer_headers: Mapping[str, str]) -> dict[str, str]:
         index = answer_headers.get("X-Backend-Storage-Policy-Index")

@@ -24,7 +24,7 @@ from objstore.common.http_client import BackendConnection, BackendError, Backend
 from objstore.common.timestamp import Timestamp
 from objstore.proxy.backend import _take, strip_backend
 from objstore.proxy.controllers import (
-    container_info, from_quorum, passed_headers, respond, trans_headers,
+    Controller, container_info, from_quorum, passed_headers, respond, trans_headers,
 )
 from objstore.proxy.nodes import node_iter
 from objstore.proxy.quorum import best_status, quorum_size
@@ -41,17 +41,16 @@ FORWARDED_ON_READ = ("range", "if-match", "if-none-match", "if-modified-since",
 CHUNK = 65536
 
 
-class ObjectController:
+class ObjectController(Controller):
+    KIND = "objects"
+
     def __init__(self, app: ProxyApp, account: str, container: str, obj: str) -> None:
         self.app = app
         self.account, self.container, self.obj = account, container, obj
         self.path = f"/{account}/{container}/{obj}"
 
     def handle(self, request: Request) -> Response:
-        handler = getattr(self, "do_" + request.method, None)
-        if handler is None:
-            raise HTTPError(405, f"{request.method} is not supported on objects",
-                            {"Allow": "GET, HEAD, PUT, POST, DELETE"})
+        handler = self.handler(request)
         info = container_info(self.app, request, self.account, self.container)
         self.app.authorize(request, self.account, self.container, self.obj,
                            container_info=info or {})
@@ -63,7 +62,7 @@ class ObjectController:
             raise HTTPError(503, f"this proxy has no ring for storage policy {policy}")
         self.ring, self.policy = ring, policy
         self.part = ring.get_part(self.account, self.container, self.obj)
-        return handler(request)  # type: ignore[no-any-return]
+        return handler(request)
 
     def _base_headers(self, request: Request) -> dict[str, str]:
         return {**trans_headers(request), "X-Backend-Storage-Policy-Index": str(self.policy)}
