@@ -14,24 +14,14 @@ and when a container PUT or DELETE names its account replicas.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from objstore.common.http_client import BackendError
+from objstore.common.named_nodes import NamedNode
 from objstore.common.http_client import request as backend_request
 from ring.ring import Ring
-
-
-@dataclasses.dataclass(frozen=True)
-class AccountNode:
-    """An account replica to tell about a container."""
-
-    host: str
-    port: int
-    device: str
-    partition: str
 
 
 def report_headers(info: Mapping[str, Any]) -> dict[str, str]:
@@ -45,7 +35,7 @@ def report_headers(info: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def report(nodes: list[AccountNode], account: str, container: str, headers: Mapping[str, str],
+def report(nodes: list[NamedNode], account: str, container: str, headers: Mapping[str, str],
            *, connect_timeout: float, read_timeout: float, logger: logging.Logger) -> bool:
     """Send a container's state to the account's replicas; True when every
     one of them answered 404 (there is no such account)."""
@@ -68,9 +58,9 @@ def report(nodes: list[AccountNode], account: str, container: str, headers: Mapp
     return bool(nodes) and missing == len(nodes)
 
 
-def ring_nodes(ring: Ring, account: str) -> list[AccountNode]:
+def ring_nodes(ring: Ring, account: str) -> list[NamedNode]:
     part, devices = ring.get_nodes(account)
-    return [AccountNode(dev.ip, dev.port, dev.device, str(part)) for dev in devices]
+    return [NamedNode(dev.ip, dev.port, dev.device, str(part)) for dev in devices]
 
 
 class AccountReporter:

@@ -64,9 +64,8 @@ from objstore.common.listing import (
 )
 from objstore.common.server import server_main
 from objstore.common.timestamp import Timestamp
-from objstore.container.account_reporter import (
-    AccountNode, AccountReporter, report, report_headers,
-)
+from objstore.common.named_nodes import NamedNode, named_nodes
+from objstore.container.account_reporter import AccountReporter, report, report_headers
 from objstore.container.broker import ContainerBroker
 from ring.ring import Ring
 
@@ -82,26 +81,13 @@ class ContainerServerConfig(DatabaseServerConfig):
         1.0, "seconds between reports of changed containers to their accounts", minimum=0.05)
 
 
-def account_nodes(headers: Mapping[str, str]) -> list[AccountNode]:
+def account_nodes(headers: Mapping[str, str]) -> list[NamedNode]:
     """The account replicas a request names (maybe none); 400 if the
     headers do not agree with each other."""
-    hosts = [h.strip() for h in headers.get("X-Account-Host", "").split(",") if h.strip()]
-    devices = [d.strip() for d in headers.get("X-Account-Device", "").split(",") if d.strip()]
-    partition = headers.get("X-Account-Partition", "").strip()
-    if len(hosts) != len(devices):
-        raise HTTPError(400, f"X-Account-Host names {len(hosts)} nodes but X-Account-Device "
-                             f"{len(devices)}")
-    if not hosts or not partition:
-        return []
-    if not partition.isdigit():
-        raise HTTPError(400, f"invalid X-Account-Partition {partition[:20]!r}")
-    nodes = []
-    for host, device in zip(hosts, devices):
-        address, _, port = host.rpartition(":")
-        if not address or not port.isdigit():
-            raise HTTPError(400, f"invalid X-Account-Host {host[:60]!r}: ip:port")
-        nodes.append(AccountNode(address.strip("[]"), int(port), device, partition))
-    return nodes
+    try:
+        return named_nodes(headers, "Account")
+    except ValueError as err:
+        raise HTTPError(400, str(err)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,7 +312,7 @@ class ContainerController(DatabaseController):
     # -- the account ---------------------------------------------------------
 
     def _tell_account(self, request: Request, target: _Target, info: Mapping[str, Any],
-                      nodes: list[AccountNode]) -> bool:
+                      nodes: list[NamedNode]) -> bool:
         """Send the container's state to the account replicas the request
         names; True when every one of them answered 404 (no such account)."""
         headers = report_headers(info)

@@ -23,7 +23,6 @@ Record fields: ``version`` (1), ``op`` (PUT or DELETE), ``account``,
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from collections.abc import Mapping
@@ -32,33 +31,18 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from objstore.common.http_client import BackendError, request
+from objstore.common.named_nodes import NamedNode, named_nodes
 from objstore.common.timestamp import Timestamp
 
 ASYNC_VERSION = 1
 
 
-@dataclasses.dataclass(frozen=True)
-class ContainerNode:
-    host: str
-    port: int
-    device: str
-    partition: str
-
-
-def container_nodes(headers: Mapping[str, str]) -> list[ContainerNode]:
-    """The container replicas an object request names (maybe none)."""
-    hosts = [h.strip() for h in headers.get("X-Container-Host", "").split(",") if h.strip()]
-    devices = [d.strip() for d in headers.get("X-Container-Device", "").split(",") if d.strip()]
-    partition = headers.get("X-Container-Partition", "").strip()
-    if not hosts or len(devices) != len(hosts) or not partition.isdigit():
+def container_nodes(headers: Mapping[str, str]) -> list[NamedNode]:
+    """The container replicas an object request names (none if malformed)."""
+    try:
+        return named_nodes(headers, "Container")
+    except ValueError:
         return []
-    nodes = []
-    for host, device in zip(hosts, devices):
-        address, _, port = host.rpartition(":")
-        if not port.isdigit():
-            return []
-        nodes.append(ContainerNode(address.strip("[]"), int(port), device, partition))
-    return nodes
 
 
 def update_headers(op: str, timestamp: Timestamp, metadata: Mapping[str, Any],
@@ -74,7 +58,7 @@ def update_headers(op: str, timestamp: Timestamp, metadata: Mapping[str, Any],
     return headers
 
 
-def send_update(node: ContainerNode, op: str, account: str, container: str, obj: str,
+def send_update(node: NamedNode, op: str, account: str, container: str, obj: str,
                 headers: Mapping[str, str], *, connect_timeout: float,
                 read_timeout: float) -> bool:
     """True when the container server took the update (2xx)."""

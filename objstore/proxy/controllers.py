@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from objstore.common import constraints
 from objstore.common.http import HTTPError, Request, Response
+from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import acl
 from objstore.proxy.backend import Answer, strip_backend
@@ -280,8 +281,7 @@ class ContainerController(Controller):
             if not accounts:
                 return {}
             part, node = accounts[index % len(accounts)]
-            return {"X-Account-Host": f"{node.ip}:{node.port}", "X-Account-Device": node.device,
-                    "X-Account-Partition": str(part)}
+            return node_headers("Account", node.ip, node.port, node.device, part)
 
         answers = self.app.backend.write_all(self.ring, self.part, method, self.path,
                                              {**trans_headers(request), **headers}, b"", per_node)

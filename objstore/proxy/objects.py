@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from objstore.common import concurrency, constraints
 from objstore.common.http import HTTPError, Request, Response
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
+from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
 from objstore.proxy.backend import _take, strip_backend
 from objstore.proxy.controllers import (
@@ -70,8 +71,8 @@ class ObjectController(Controller):
     def _container_headers(self) -> list[dict[str, str]]:
         ring = self.app.rings.container
         part, nodes = ring.get_nodes(self.account, self.container)
-        return [{"X-Container-Host": f"{node.ip}:{node.port}", "X-Container-Device": node.device,
-                 "X-Container-Partition": str(part)} for node in nodes]
+        return [node_headers("Container", node.ip, node.port, node.device, part)
+                for node in nodes]
 
     # -- PUT ---------------------------------------------------------------------
 

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from objstore.account.server import AccountController, AccountServerConfig
-from objstore.common.http import Request, wsgi_app
+from objstore.common.http import wsgi_app
 from objstore.common.policies import StoragePolicies, StoragePolicy
 from objstore.common.timestamp import Timestamp
 from ring.hashing import PathHasher
+
+from ...fakes.requests import call as fake_call, stamp, wsgi
 
 HASHER = PathHasher("pre", "suf")
 PATH = "/sda/3/AUTH_a"
@@ -34,19 +36,7 @@ def app(tmp_path: Path) -> Any:
 
 
 def call(app: Any, method: str, path: str = PATH, **headers: str) -> Any:
-    request = Request.blank("/", method=method,
-                            headers={k.replace("_", "-"): v for k, v in headers.items()})
-    request.environ["PATH_INFO"], _, query = path.partition("?")
-    request.environ["QUERY_STRING"] = query
-    return request.get_response(app)
-
-
-def wsgi(text: str) -> str:
-    return text.encode("utf-8").decode("latin-1")
-
-
-def stamp(delta: float = 0) -> str:
-    return Timestamp(float(Timestamp.now()) + delta).internal
+    return fake_call(app, method, path, **headers)
 
 
 def create(app: Any, path: str = PATH, **headers: str) -> Any:

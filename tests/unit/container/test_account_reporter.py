@@ -1,9 +1,7 @@
 """Changed containers reach their account once per interval, found on the ring."""
 from __future__ import annotations
 
-import http.server
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,33 +17,16 @@ from ring.builder import RingBuilder
 from ring.hashing import PathHasher
 from ring.ring import Ring
 
+from ...fakes.recording_server import RecordingServer, recording_server
+
 HASHER = PathHasher("pre", "suf")
 PATH = "/sda/7/AUTH_a/photos"
 
 
-class Account(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, dict[str, str]]] = []
-
-    def do_PUT(self) -> None:
-        Account.seen.append((self.path, dict(self.headers)))
-        self.send_response(201)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def account_port() -> Iterator[int]:
-    Account.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Account)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
-    thread.join()
+def account() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+        yield server
 
 
 def setup(tmp_path: Path, port: int) -> tuple[Any, ContainerController]:
@@ -71,27 +52,27 @@ def call(app: Any, method: str, path: str, **headers: str) -> Any:
     return request.get_response(app)
 
 
-def test_many_object_rows_make_one_account_report(tmp_path: Path, account_port: int) -> None:
-    app, controller = setup(tmp_path, account_port)
+def test_many_object_rows_make_one_account_report(tmp_path: Path, account: RecordingServer) -> None:
+    app, controller = setup(tmp_path, account.port)
     assert call(app, "PUT", PATH, X_Timestamp=Timestamp.now().internal).status_int == 201
     for name, size in (("a", 3), ("b", 4), ("c", 5)):
         response = call(app, "PUT", f"{PATH}/{name}", X_Timestamp=Timestamp.now().internal,
                         X_Size=str(size), X_Content_Type="a/b", X_Etag="0" * 32)
         assert response.status_int == 201
-    assert Account.seen == []  # nothing sent per object
+    assert account.seen == []  # nothing sent per object
     assert controller.reporter is not None
     controller.reporter.flush()
-    (path, headers), = Account.seen
+    (_, path, headers), = account.seen
     part = Ring(str(tmp_path / "account.ring.gz"), hasher=HASHER).get_part("AUTH_a")
     assert path == f"/sdz/{part}/AUTH_a/photos"
     assert (headers["X-Object-Count"], headers["X-Bytes-Used"]) == ("3", "12")
     controller.reporter.flush()
-    assert len(Account.seen) == 1  # nothing changed since: nothing sent
+    assert len(account.seen) == 1  # nothing changed since: nothing sent
 
 
-def test_a_container_gone_before_the_report_is_skipped(tmp_path: Path, account_port: int) -> None:
-    _, controller = setup(tmp_path, account_port)
+def test_a_container_gone_before_the_report_is_skipped(tmp_path: Path, account: RecordingServer) -> None:
+    _, controller = setup(tmp_path, account.port)
     assert controller.reporter is not None
     controller.reporter.mark("sda", str(tmp_path / "sda" / "containers" / "x.db"), "AUTH_a", "c")
     controller.reporter.flush()
-    assert Account.seen == []
+    assert account.seen == []

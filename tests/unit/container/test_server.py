@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import errno
-import http.server
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,9 @@ from objstore.common.timestamp import Timestamp
 from objstore.container.broker import ContainerBroker
 from objstore.container.server import ContainerController, ContainerServerConfig, account_nodes
 from ring.hashing import PathHasher
+
+from ...fakes.recording_server import RecordingServer, recording_server
+from ...fakes.requests import call as fake_call, stamp, wsgi
 
 HASHER = PathHasher("pre", "suf")
 PATH = "/sda/7/AUTH_a/photos"
@@ -40,21 +41,7 @@ def app(tmp_path: Path) -> Any:
 
 
 def call(app: Any, method: str, path: str = PATH, **headers: str) -> Any:
-    request = Request.blank("/", method=method,
-                            headers={k.replace("_", "-"): v for k, v in headers.items()})
-    # Set the path raw, as a server hands it over: latin-1 code points of the bytes.
-    request.environ["PATH_INFO"], _, query = path.partition("?")
-    request.environ["QUERY_STRING"] = query
-    return request.get_response(app)
-
-
-def wsgi(text: str) -> str:
-    """Text as a server hands it over: its UTF-8 bytes as latin-1 code points."""
-    return text.encode("utf-8").decode("latin-1")
-
-
-def stamp(delta: float = 0) -> str:
-    return Timestamp(float(Timestamp.now()) + delta).internal
+    return fake_call(app, method, path, **headers)
 
 
 def create(app: Any, path: str = PATH, **headers: str) -> Any:
@@ -542,33 +529,10 @@ def test_malformed_replicate_requests_are_400(app: Any, message: Any, raw: bytes
 # --- telling the account -------------------------------------------------------------
 
 
-class AccountStandIn(http.server.BaseHTTPRequestHandler):
-    """An account server stand-in that records what it is told."""
-
-    seen: list[tuple[str, str, dict[str, str]]] = []
-    status = 201
-
-    def do_PUT(self) -> None:
-        AccountStandIn.seen.append((self.command, self.path, dict(self.headers)))
-        self.send_response(AccountStandIn.status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def account_server() -> Iterator[str]:
-    AccountStandIn.seen = []
-    AccountStandIn.status = 201
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AccountStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+def account_server() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+        yield server
 
 
 def where(host: str) -> dict[str, str]:
@@ -576,14 +540,14 @@ def where(host: str) -> dict[str, str]:
             "X_Trans_Id": "tx-9"}
 
 
-def test_put_and_delete_tell_the_account(app: Any, account_server: str) -> None:
+def test_put_and_delete_tell_the_account(app: Any, account_server: RecordingServer) -> None:
     ts = stamp()
     response = call(app, "PUT", X_Timestamp=ts, X_Backend_Storage_Policy_Index="2",
-                    **where(account_server))
+                    **where(account_server.host))
     assert response.status_int == 201
     deleted = stamp(1)
-    assert call(app, "DELETE", X_Timestamp=deleted, **where(account_server)).status_int == 204
-    (op1, path1, put), (op2, path2, delete) = AccountStandIn.seen
+    assert call(app, "DELETE", X_Timestamp=deleted, **where(account_server.host)).status_int == 204
+    (op1, path1, put), (op2, path2, delete) = account_server.seen
     assert (op1, path1, op2, path2) == ("PUT", "/sdb/3/AUTH_a/photos", "PUT",
                                         "/sdb/3/AUTH_a/photos")
     assert (put["X-Put-Timestamp"], put["X-Delete-Timestamp"]) == (ts, Timestamp(0).internal)
@@ -592,35 +556,35 @@ def test_put_and_delete_tell_the_account(app: Any, account_server: str) -> None:
     assert delete["X-Delete-Timestamp"] == deleted
 
 
-def test_object_updates_that_name_the_account_tell_it(app: Any, account_server: str) -> None:
+def test_object_updates_that_name_the_account_tell_it(app: Any, account_server: RecordingServer) -> None:
     create(app)
-    assert put_object(app, "o", 7, **where(account_server)).status_int == 201
+    assert put_object(app, "o", 7, **where(account_server.host)).status_int == 201
     assert put_object(app, "p", 1).status_int == 201  # names no account: tells none
-    ((_, _, headers),) = AccountStandIn.seen
+    ((_, _, headers),) = account_server.seen
     assert (headers["X-Object-Count"], headers["X-Bytes-Used"]) == ("1", "7")
 
 
 def test_an_account_that_does_not_exist_makes_the_put_404(app: Any,
-                                                           account_server: str) -> None:
-    AccountStandIn.status = 404
-    response = call(app, "PUT", X_Timestamp=stamp(), **where(account_server))
+                                                           account_server: RecordingServer) -> None:
+    account_server.status = 404
+    response = call(app, "PUT", X_Timestamp=stamp(), **where(account_server.host))
     assert response.status_int == 404 and b"account" in response.body
 
 
 def test_an_unreachable_account_is_logged_and_the_put_stands(
-        app: Any, account_server: str, caplog: pytest.LogCaptureFixture) -> None:
+        app: Any, account_server: RecordingServer, caplog: pytest.LogCaptureFixture) -> None:
     import socket
 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nobody listens there
-    AccountStandIn.status = 500
-    hosts = {"X_Account_Host": f"127.0.0.1:{port},{account_server}",
+    account_server.status = 500
+    hosts = {"X_Account_Host": f"127.0.0.1:{port},{account_server.host}",
              "X_Account_Device": "sdb,sdc", "X_Account_Partition": "3"}
     with caplog.at_level(logging.ERROR, "test.container"):
         assert call(app, "PUT", X_Timestamp=stamp(), **hosts).status_int == 201
-    assert len(AccountStandIn.seen) == 1
+    assert len(account_server.seen) == 1
     messages = [r.getMessage() for r in caplog.records]
     assert any(f"127.0.0.1:{port}/sdb failed" in m for m in messages)
     assert any("answered 500" in m for m in messages)

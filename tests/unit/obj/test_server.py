@@ -5,6 +5,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from objstore.obj.diskfile import DiskFileManager
 from objstore.obj.integrity import CHUNK
 from objstore.obj.server import ObjectController, ObjectServerConfig
 from ring.hashing import PathHasher
+
+from ...fakes.recording_server import RecordingServer, recording_server
 
 PATH = "/sda/7/AUTH_a/c/photos/cat.jpg"
 
@@ -212,46 +215,20 @@ def test_replicate_returns_suffix_hashes(app: Any) -> None:
     assert __import__("msgpack").unpackb(call(app, "REPLICATE", path="/sda/8").body) == {}
 
 
-class Recorder(__import__("http.server").server.BaseHTTPRequestHandler):
-    """A container server stand-in that records what it is told."""
-
-    seen: list[tuple[str, str, dict[str, str]]] = []
-
-    def _record(self) -> None:
-        Recorder.seen.append((self.command, self.path, dict(self.headers)))
-        self.send_response(201)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_PUT = do_DELETE = _record
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def container_server() -> Any:
-    import http.server
-    import threading
-
-    Recorder.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+def container_server() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+        yield server
 
 
-def test_put_and_delete_update_the_container(app: Any, container_server: Any) -> None:
-    host = f"127.0.0.1:{container_server.server_address[1]}"
+def test_put_and_delete_update_the_container(app: Any, container_server: RecordingServer) -> None:
+    host = container_server.host
     where = {"X_Container_Host": host, "X_Container_Device": "sdc",
              "X_Container_Partition": "42", "X_Trans_Id": "tx-1"}
     ts = now()
     assert put(app, b"meow", ts, **where).status_int == 201
     assert call(app, "DELETE", X_Timestamp=now(1), **where).status_int == 204
-    (op1, path1, headers1), (op2, path2, headers2) = Recorder.seen
+    (op1, path1, headers1), (op2, path2, headers2) = container_server.seen
     assert (op1, path1) == ("PUT", "/sdc/42/AUTH_a/c/photos/cat.jpg")
     assert (headers1["X-Size"], headers1["X-Etag"], headers1["X-Timestamp"]) == (
         "4", hashlib.md5(b"meow").hexdigest(), ts)
