@@ -44,7 +44,8 @@ USERS: Final = (
     ("test5", "tester5", "testing5", "service"),
     ("admin", "admin", "admin", ".admin .reseller_admin"),
 )
-PIPELINE: Final = ("catch_errors", "healthcheck", "tempauth", "proxy-server")
+PIPELINE: Final = ("catch_errors", "healthcheck", "proxy_logging", "tempauth", "copy",
+                    "proxy-server")
 
 _HEADER = "# Written by objstore-aio on first start and kept after; edit freely.\n"
 
@@ -135,6 +136,8 @@ def proxy_text(data: DataDir, server: Server, token_secret: str) -> str:
         ["[pipeline:main]", "pipeline = " + " ".join(PIPELINE)],
         ["[filter:catch_errors]"],
         ["[filter:healthcheck]"],
+        ["[filter:proxy_logging]"],
+        ["[filter:copy]"],
         ["[filter:tempauth]",
          "# signs tokens: every proxy of the cluster needs the same one",
          f"token_secret = {token_secret}",

@@ -17,7 +17,7 @@ from objstore.common.config import describe
 PREAMBLES: dict[str, str] = {
     "proxy-server.conf-sample": """[pipeline:main]
 # The filters a request passes, left to right, then the app.
-pipeline = catch_errors healthcheck tempauth proxy-server
+pipeline = catch_errors healthcheck proxy_logging tempauth copy proxy-server
 
 [filter:catch_errors]
 # A transaction id on every response; a 500 with it, never a traceback.
@@ -25,6 +25,12 @@ pipeline = catch_errors healthcheck tempauth proxy-server
 [filter:healthcheck]
 # GET /healthcheck; while this file exists it answers 503 (out of rotation).
 # disable_path =
+
+[filter:proxy_logging]
+# One access-log line per client request (placeholder, being written).
+
+[filter:copy]
+# COPY and PUT with X-Copy-From (placeholder, being written).
 
 [filter:tempauth]
 # Signs tokens: at least 16 random bytes, the same on every proxy. Required.

@@ -1,7 +1,7 @@
 """The proxy's pipeline: ``[pipeline:main]`` composed from its sections.
 
     [pipeline:main]
-    pipeline = catch_errors healthcheck tempauth proxy-server
+    pipeline = catch_errors healthcheck proxy_logging tempauth copy proxy-server
 
     [filter:catch_errors]
     [filter:healthcheck]
@@ -32,7 +32,9 @@ AppFactory = Callable[[Mapping[str, str], logging.Logger], WSGIApp]
 
 FILTERS: dict[str, str] = {
     "catch_errors": "objstore.proxy.middleware.catch_errors",
+    "copy": "objstore.proxy.middleware.copy",
     "healthcheck": "objstore.proxy.middleware.healthcheck",
+    "proxy_logging": "objstore.proxy.middleware.proxy_logging",
     "tempauth": "objstore.proxy.middleware.tempauth",
 }
 

@@ -77,9 +77,11 @@ class Cluster:
     def _proxy_conf(self) -> Path:
         conf = self.root / "proxy.conf"
         conf.write_text(f"""[pipeline:main]
-pipeline = catch_errors healthcheck tempauth proxy-server
+pipeline = catch_errors healthcheck proxy_logging tempauth copy proxy-server
 [filter:catch_errors]
 [filter:healthcheck]
+[filter:proxy_logging]
+[filter:copy]
 [filter:tempauth]
 token_secret = proxy-tests-token-secret
 reseller_prefix = AUTH

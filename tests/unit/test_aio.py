@@ -116,7 +116,8 @@ def test_the_proxy_config(cluster: tuple[DataDir, list[Server]]) -> None:
     data, servers = cluster
     proxy = cli.proxy_of(servers)
     conf = ConfigFile(str(data.conf(proxy)))
-    assert conf.pipeline() == ["catch_errors", "healthcheck", "tempauth", "proxy-server"]
+    assert conf.pipeline() == ["catch_errors", "healthcheck", "proxy_logging", "tempauth", "copy",
+                               "proxy-server"]
     app, warnings = build(ServerConfig, conf.sections["app:proxy-server"],
                           source="proxy", section="app:proxy-server")
     assert (app.bind_port, app.workers, app.log_file) == (PORT, 1, str(data.log_file(proxy)))
