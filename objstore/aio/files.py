@@ -152,7 +152,9 @@ def proxy_text(data: DataDir, server: Server, token_secret: str) -> str:
          f"log_file = {data.log_file(server)}",
          f"ring_dir = {data.rings}",
          f"cluster_conf = {data.cluster_conf}",
-         "account_autocreate = true"],
+         "account_autocreate = true",
+         "# reseller admins (test:tester6) may PUT and DELETE accounts",
+         "allow_account_management = true"],
     ]
     return _HEADER + "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 

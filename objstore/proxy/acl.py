@@ -11,7 +11,9 @@ Account ACLs (``X-Account-Access-Control``) are JSON:
 ``{"admin": [...], "read-write": [...], "read-only": [...]}``, lists of
 groups. ``read-only`` may read everything in the account, ``read-write``
 may also write objects and containers, ``admin`` may do anything the
-owner may, short of managing the account itself.
+owner may, short of managing the account itself. Only owners (``is_owner``)
+may set or see the ``OWNER_HEADERS``: container ACLs, the account ACL, and
+sync and temp URL keys; what others send of them is ignored, as in Swift.
 
 ``decide`` is the rule, in order: a reseller admin may do anything; the
 account's owner (a ``.admin`` user of it) may do anything; account ACLs;
@@ -26,6 +28,13 @@ from collections.abc import Set
 from typing import Final
 
 READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+# What only an account's owners may set or see: who else may read and
+# write, and the secrets (sync and temp URL keys).
+OWNER_HEADERS: Final = (
+    "x-container-read", "x-container-write", "x-container-sync-key", "x-container-sync-to",
+    "x-account-access-control", "x-account-meta-temp-url-key",
+    "x-account-meta-temp-url-key-2", "x-container-meta-temp-url-key",
+    "x-container-meta-temp-url-key-2")
 _ACCOUNT_ACL_KEYS: Final = ("admin", "read-write", "read-only")
 
 
@@ -111,6 +120,23 @@ class Request:
     container: str | None = None
     obj: str | None = None
     referrer: str | None = None
+
+
+def is_owner(account: str, groups: Set[str] | None, reseller_admin: bool = False,
+             account_acl: dict[str, frozenset[str]] | None = None) -> bool:
+    """Whether a token owns ``account``: its .admin users, reseller admins,
+    and the groups the account ACL makes "admin"."""
+    if groups is None:
+        return False
+    return reseller_admin or account in groups or \
+        bool(groups & (account_acl or {}).get("admin", frozenset()))
+
+
+def is_owner_header(name: str) -> bool:
+    lowered = name.lower()
+    if lowered.startswith("x-remove-"):
+        lowered = "x-" + lowered[len("x-remove-"):]
+    return lowered in OWNER_HEADERS
 
 
 def decide(request: Request, groups: Set[str] | None, *, reseller_admin: bool = False,

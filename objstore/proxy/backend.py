@@ -9,6 +9,9 @@
   thread; a node that cannot be reached is replaced by the next handoff,
   so every replica gets the write if any node can take it. The statuses
   come back for ``quorum.best_status``.
+* ``read_newest`` (a client's ``X-Newest: true``) asks every replica at
+  once and answers with the newest (``newest_of``): a replica that was
+  down during the last write must not hide it.
 * ``per_node`` headers let each replica get its own (an object server's
   container replica, a container server's account replica).
 """
@@ -21,6 +24,7 @@ from typing import Any
 
 from objstore.common import concurrency
 from objstore.common.http_client import BackendError, Headers, request
+from objstore.common.timestamp import Timestamp
 from objstore.proxy.nodes import ErrorLimiter, node_iter
 from ring.devices import Device
 from ring.ring import Ring
@@ -85,9 +89,16 @@ class Backend:
             return next(a for a in kept if a.status == max(set(statuses), key=statuses.count))
         return Answer(None, 503, {}, b"no storage node answered")
 
+    def read_newest(self, ring: Ring, part: int, method: str, path: str,
+                    headers: Mapping[str, str], query: str | None = None) -> Answer:
+        """Every replica's answer at once; the newest one (see newest_of)."""
+        answers = self.write_all(ring, part, method, path, headers, query=query)
+        return newest_of(answers) or Answer(None, 503, {}, b"no storage node answered")
+
     def write_all(self, ring: Ring, part: int, method: str, path: str,
                   headers: Mapping[str, str], body: bytes = b"",
-                  per_node: Callable[[int], Mapping[str, str]] | None = None) -> list[Answer]:
+                  per_node: Callable[[int], Mapping[str, str]] | None = None,
+                  query: str | None = None) -> list[Answer]:
         """One request per replica at once; handoffs stand in for the unreachable."""
         nodes = node_iter(ring, part, self.limiter)
         replicas = len(ring.get_part_nodes(part))
@@ -96,12 +107,45 @@ class Backend:
         def one(index: int) -> Answer:
             extra = per_node(index) if per_node else {}
             for node in _take(nodes):
-                answer = self._ask(node, part, method, path, {**headers, **extra}, body)
+                answer = self._ask(node, part, method, path, {**headers, **extra}, body, query)
                 if answer is not None and answer.status != 507:
                     return answer
             return Answer(None, 503, {}, b"")
 
         return list(pool.imap(one, range(replicas)))
+
+
+def _answer_time(answer: Answer) -> Timestamp | None:
+    """When a replica's state was written: its put time for an account or
+    container, the data or metadata time for an object (or tombstone)."""
+    headers = dict(answer.headers)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in ("x-backend-put-timestamp", "x-put-timestamp", "x-backend-timestamp",
+                 "x-timestamp"):
+        if lowered.get(name):
+            try:
+                return Timestamp(lowered[name])
+            except ValueError:
+                return None
+    return None
+
+
+def newest_of(answers: list[Answer]) -> Answer | None:
+    """The answer that reflects the latest write: among successes and 404s
+    that carry a time (a tombstone), the newest; a success wins a tie.
+    Without any such answer, the most common status among the answers."""
+    timed = [(t, a.status < 300, a) for a in answers
+             if (a.status < 300 or a.status == 404) and (t := _answer_time(a)) is not None]
+    if timed:
+        return max(timed, key=lambda entry: (entry[0], entry[1]))[2]
+    good = [a for a in answers if a.status < 300]
+    if good:
+        return good[0]
+    real = [a for a in answers if a.node is not None and a.status < 500] or answers
+    if not real:
+        return None
+    statuses = [a.status for a in real]
+    return next(a for a in real if a.status == max(set(statuses), key=statuses.count))
 
 
 def _take(nodes: Iterator[Device]) -> Iterator[Device]:

@@ -49,6 +49,33 @@ def passed_headers(request: Request, prefixes: tuple[str, ...],
     return out
 
 
+def wants_newest(request: Request) -> bool:
+    return request.headers.get("X-Newest", "").strip().lower() in ("true", "yes", "1", "on")
+
+
+def read(app: ProxyApp, request: Request, ring: Any, part: int, path: str,
+         headers: Mapping[str, str], query: str | None = None) -> Answer:
+    """One replica's answer, or with ``X-Newest`` the newest of them all."""
+    if wants_newest(request):
+        return app.backend.read_newest(ring, part, request.method, path, headers, query)
+    return app.backend.read_one(ring, part, request.method, path, headers, query)
+
+
+def is_owner(request: Request) -> bool:
+    """Whether the request's token owns the account (set by the auth filter
+    when it authorized the request; with no auth filter, everyone does)."""
+    return request.environ.get("objstore.authorize") is None or \
+        bool(request.environ.get("objstore.owner"))
+
+
+def without_owner_headers(request: Request, response: Response) -> Response:
+    """ACLs and keys are for the account's owners' eyes only."""
+    if not is_owner(request):
+        for name in [n for n in response.headers if acl.is_owner_header(n)]:
+            del response.headers[name]
+    return response
+
+
 def respond(answer: Answer, head: bool = False,
             extra: Mapping[str, str] | None = None) -> Response:
     headers = {**strip_backend(answer.headers), **(extra or {})}
@@ -105,21 +132,14 @@ class AccountController(Controller):
         return self.do_GET(request, head=True)
 
     def do_GET(self, request: Request, head: bool = False) -> Response:
-        answer = self.app.backend.read_one(self.ring, self.part, request.method, self.path,
-                                           trans_headers(request), request.query_string or None)
+        answer = read(self.app, request, self.ring, self.part, self.path,
+                      trans_headers(request), request.query_string or None)
         account_info = {"acl": dict(answer.headers).get("X-Account-Access-Control")}
         self.app.authorize(request, self.account, None, None, account_info=account_info)
-        if answer.status == 404 and self.app.conf.account_autocreate:
+        deleted = dict(answer.headers).get("X-Account-Status", "").lower() == "deleted"
+        if answer.status == 404 and self.app.conf.account_autocreate and not deleted:
             return self._empty_listing(request, head)
-        response = respond(answer, head)
-        if not self._is_owner(request):
-            del response.headers["X-Account-Access-Control"]
-        return response
-
-    def _is_owner(self, request: Request) -> bool:
-        identity = request.environ.get("objstore.identity")
-        return identity is None or ".admin" in identity.groups or \
-            ".reseller_admin" in identity.groups
+        return without_owner_headers(request, respond(answer, head))
 
     def _empty_listing(self, request: Request, head: bool) -> Response:
         headers = {"X-Account-Container-Count": "0", "X-Account-Object-Count": "0",
@@ -207,7 +227,12 @@ def create_account(app: ProxyApp, request: Request, account: str) -> None:
     answers = app.backend.write_all(ring, ring.get_part(account), "PUT", f"/{account}",
                                     {**trans_headers(request),
                                      "X-Timestamp": Timestamp.now().internal})
-    if best_status([a.status for a in answers], len(answers)) >= 300:
+    status = best_status([a.status for a in answers], len(answers))
+    if 400 <= status < 500:
+        chosen = next(a for a in answers if a.status == status)
+        raise HTTPError(status, chosen.body.decode("utf-8", "replace").strip()
+                        or f"could not create account {account}")
+    if status >= 300:
         raise HTTPError(503, f"could not create account {account}")
     app.cache.forget(f"account/{account}")
 
@@ -255,14 +280,15 @@ class ContainerController(Controller):
         return self.do_GET(request, head=True)
 
     def do_GET(self, request: Request, head: bool = False) -> Response:
-        answer = self.app.backend.read_one(self.ring, self.part, request.method, self.path,
-                                           trans_headers(request), request.query_string or None)
+        answer = read(self.app, request, self.ring, self.part, self.path,
+                      trans_headers(request), request.query_string or None)
         headers = dict(answer.headers)
         self.app.authorize(request, self.account, self.container, None,
                            container_info={"read": headers.get("X-Container-Read"),
                                            "write": headers.get("X-Container-Write")},
                            account_info=self._account_info(request))
-        return respond(answer, head, self._policy_headers(headers))
+        return without_owner_headers(request, respond(answer, head,
+                                                      self._policy_headers(headers)))
 
     def _account_info(self, request: Request) -> dict[str, Any] | None:
         if request.environ.get("objstore.authorize") is None:
@@ -297,7 +323,10 @@ class ContainerController(Controller):
             raise HTTPError(err.status, err.reason) from None
         except ValueError as err:
             raise HTTPError(400, f"invalid ACL: {err}") from None
-        return passed_headers(request, CLIENT_CONTAINER_HEADERS, CONTAINER_SETTINGS)
+        passed = passed_headers(request, CLIENT_CONTAINER_HEADERS, CONTAINER_SETTINGS)
+        if not is_owner(request):  # Swift ignores these from others, and so do we
+            passed = {k: v for k, v in passed.items() if not acl.is_owner_header(k)}
+        return passed
 
     def do_PUT(self, request: Request) -> Response:
         self.app.authorize(request, self.account, self.container, None,

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import mimetypes
 import time
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
 from objstore.proxy.backend import _take, strip_backend
 from objstore.proxy.controllers import (
-    Controller, container_info, from_quorum, passed_headers, respond, trans_headers,
+    Controller, container_info, from_quorum, passed_headers, read, respond, trans_headers,
+    wants_newest,
 )
 from objstore.proxy.nodes import node_iter
 from objstore.proxy.quorum import best_status, quorum_size
@@ -241,13 +243,28 @@ class ObjectController(Controller):
         return headers
 
     def do_HEAD(self, request: Request) -> Response:
-        answer = self.app.backend.read_one(self.ring, self.part, "HEAD", self.path,
-                                           self._read_headers(request))
+        answer = read(self.app, request, self.ring, self.part, self.path,
+                      self._read_headers(request))
         return respond(answer, head=True)
+
+    def _nodes_to_read(self, request: Request) -> Iterator[Device]:
+        """Ring order; with X-Newest the replica holding the newest write
+        first (404 at once when that is a tombstone)."""
+        nodes = node_iter(self.ring, self.part, self.app.limiter)
+        if not wants_newest(request):
+            return nodes
+        newest = self.app.backend.read_newest(self.ring, self.part, "HEAD", self.path,
+                                              self._base_headers(request))
+        if newest.status == 404:
+            raise HTTPError(404, "not found")
+        if newest.node is None or newest.status >= 300:
+            return nodes
+        chosen = newest.node
+        return itertools.chain([chosen], (node for node in nodes if node != chosen))
 
     def do_GET(self, request: Request) -> Response:
         headers = self._read_headers(request)
-        found = self._open(headers, node_iter(self.ring, self.part, self.app.limiter))
+        found = self._open(headers, self._nodes_to_read(request))
         if found is None:
             raise HTTPError(503, "no storage node could serve the object")
         response_from, nodes = found

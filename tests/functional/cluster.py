@@ -35,6 +35,7 @@ class Cluster:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, tuple[str, Path]] = {}
         self.ports = {name: free_port() for name in
                       ("proxy", "account", "container", "object1", "object2", "object3")}
         (root / "rings").mkdir()
@@ -95,6 +96,7 @@ ring_dir = {self.root / 'rings'}
 cluster_conf = {self.cluster_conf}
 log_file = {self.root / 'log' / 'proxy.log'}
 node_timeout = 3
+allow_account_management = true
 """)
         return conf
 
@@ -109,6 +111,7 @@ node_timeout = 3
         self.start_server("proxy", "proxy-server", self._proxy_conf())
 
     def start_server(self, name: str, kind: str, conf: Path) -> None:
+        self.commands[name] = (kind, conf)
         self.procs[name] = subprocess.Popen([*command(kind), str(conf)], cwd=ROOT,
                                             start_new_session=True, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
@@ -128,6 +131,18 @@ node_timeout = 3
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+    def restart_server(self, name: str) -> None:
+        """Start a server that was stopped, with the same config."""
+        self.start_server(name, *self.commands[name])
+
+    def object_servers_of(self, account: str, container: str, obj: str) -> list[str]:
+        """The object servers holding an object's primaries, in ring order."""
+        from ring.ring import Ring
+
+        ring = Ring(str(self.root / "rings" / "object.ring.gz"))
+        by_port = {port: name for name, port in self.ports.items()}
+        return [by_port[node.port] for node in ring.get_nodes(account, container, obj)[1]]
 
     def stop(self) -> None:
         for name in list(self.procs):

@@ -122,7 +122,7 @@ def test_the_proxy_config(cluster: tuple[DataDir, list[Server]]) -> None:
                           source="proxy", section="app:proxy-server")
     assert (app.bind_port, app.workers, app.log_file) == (PORT, 1, str(data.log_file(proxy)))
     assert sorted(w.split("'")[1] for w in warnings) == [
-        "account_autocreate", "cluster_conf", "ring_dir"]
+        "account_autocreate", "allow_account_management", "cluster_conf", "ring_dir"]
     raw = conf.sections["app:proxy-server"]
     assert (raw["ring_dir"], raw["cluster_conf"], raw["account_autocreate"]) == (
         str(data.rings), str(data.cluster_conf), "true")

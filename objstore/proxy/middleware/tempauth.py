@@ -20,7 +20,8 @@
       status = environ["objstore.authorize"](acl.Request(...), container_read=...,
                                               container_write=..., account_acl=...)
 
-  It returns None to allow, or 401/403 (see ``objstore.proxy.acl.decide``).
+  It returns None to allow, or 401/403 (see ``objstore.proxy.acl.decide``),
+  and sets ``environ["objstore.owner"]`` when the token owns the account.
   A prefix with ``<PREFIX>_require_group`` demands that group from one of
   the tokens (``X-Service-Token``: a service acting for a user).
 * Requests for other prefixes or paths pass through untouched, for
@@ -32,7 +33,6 @@ every proxy with the same ``token_secret`` accepts them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -46,6 +46,7 @@ from objstore.proxy.users import User, authenticate, identity_groups, parse_user
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 AUTHORIZE = "objstore.authorize"
 IDENTITY = "objstore.identity"
+OWNER = "objstore.owner"      # set by authorize: may this token set owner headers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,9 +153,14 @@ class TempAuth:
             if required not in groups and required not in service_groups:
                 groups = set()  # a token, but for this prefix not enough of one
         environ[IDENTITY] = user
-        environ[AUTHORIZE] = functools.partial(
-            acl.decide, groups=groups,
-            reseller_admin=user is not None and ".reseller_admin" in user.groups)
+        reseller_admin = user is not None and ".reseller_admin" in user.groups
+
+        def authorize(target: acl.Request, **acls: Any) -> int | None:
+            status = acl.decide(target, groups, reseller_admin=reseller_admin, **acls)
+            environ[OWNER] = status is None and acl.is_owner(
+                target.account, groups, reseller_admin, acls.get("account_acl"))
+            return status
+        environ[AUTHORIZE] = authorize
 
 
 def filter_factory(options: Mapping[str, str], logger: logging.Logger,

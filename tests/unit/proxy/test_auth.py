@@ -6,7 +6,8 @@ import base64
 import pytest
 
 from objstore.proxy.acl import (
-    ContainerACL, Request, decide, parse_account_acl, parse_container_acl, referrer_allowed,
+    ContainerACL, Request, decide, is_owner, is_owner_header, parse_account_acl,
+    parse_container_acl, referrer_allowed,
 )
 from objstore.proxy.tokens import TokenSigner
 from objstore.proxy.users import authenticate, identity_groups, parse_users
@@ -153,3 +154,23 @@ STRANGER = {"other", "other:user"}
 def test_decisions(request_: Request, groups: set[str] | None, kwargs: dict[str, object],
                    expected: int | None) -> None:
     assert decide(request_, groups, **kwargs) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("name", "owners_only"), [
+    ("X-Container-Read", True), ("x-remove-container-write", True),
+    ("X-Account-Access-Control", True), ("X-Container-Meta-Temp-URL-Key-2", True),
+    ("X-Container-Meta-Color", False), ("X-Remove-Container-Meta-Color", False),
+    ("X-Object-Meta-Read", False),
+])
+def test_owner_only_headers(name: str, owners_only: bool) -> None:
+    assert is_owner_header(name) is owners_only
+
+
+def test_who_owns_an_account() -> None:
+    assert is_owner("AUTH_test", {"AUTH_test", "test", "test:tester"})
+    assert is_owner("AUTH_test", {"other"}, reseller_admin=True)
+    assert is_owner("AUTH_test", {"test:tester3"},
+                    account_acl={"admin": frozenset({"test:tester3"})})
+    assert not is_owner("AUTH_test", {"test:tester3"},
+                        account_acl={"read-write": frozenset({"test:tester3"})})
+    assert not is_owner("AUTH_test", None, reseller_admin=True)

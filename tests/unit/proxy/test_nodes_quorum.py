@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from objstore.proxy.backend import Answer, newest_of
 from objstore.proxy.nodes import ErrorLimiter, node_iter
 from objstore.proxy.quorum import best_status, quorum_size
 from ring.builder import RingBuilder
@@ -84,3 +85,34 @@ def test_quorum_is_a_majority(replicas: int, quorum: int) -> None:
 ])
 def test_best_status(statuses: list[int], expected: int) -> None:
     assert best_status(statuses, 3) == expected
+
+
+# -- X-Newest ------------------------------------------------------------------
+
+def _answer(status: int, **headers: str) -> Answer:
+    return Answer(None, status, {k.replace("_", "-"): v for k, v in headers.items()}, b"")
+
+
+@pytest.mark.parametrize(("answers", "chosen"), [
+    # objects: the newest data or metadata wins, wherever it sits
+    ([_answer(200, X_Backend_Timestamp="0000000001.00000"),
+      _answer(200, X_Backend_Timestamp="0000000003.00000"),
+      _answer(200, X_Backend_Timestamp="0000000002.00000")], 1),
+    # a newer tombstone means deleted; an older one is overruled
+    ([_answer(200, X_Backend_Timestamp="0000000001.00000"),
+      _answer(404, X_Backend_Timestamp="0000000002.00000")], 1),
+    ([_answer(404, X_Backend_Timestamp="0000000001.00000"),
+      _answer(200, X_Backend_Timestamp="0000000002.00000")], 1),
+    # containers and accounts: the put time
+    ([_answer(204, X_Backend_PUT_Timestamp="0000000005.00000", X_Backend_Timestamp="1"),
+      _answer(204, X_Backend_PUT_Timestamp="0000000004.00000", X_Backend_Timestamp="9")], 0),
+    # a success without a time beats plain 404s; errors are the last resort
+    ([_answer(404), _answer(200), _answer(503)], 1),
+    ([_answer(503), _answer(404), _answer(404)], 1),
+])
+def test_newest_of(answers: list[Answer], chosen: int) -> None:
+    assert newest_of(answers) is answers[chosen]
+
+
+def test_newest_of_nothing() -> None:
+    assert newest_of([]) is None

@@ -10,7 +10,7 @@ import pytest
 from objstore.common.config import ConfigError
 from objstore.common.http import Request
 from objstore.proxy import acl
-from objstore.proxy.middleware.tempauth import AUTHORIZE, TempAuth, filter_factory
+from objstore.proxy.middleware.tempauth import AUTHORIZE, OWNER, TempAuth, filter_factory
 
 OPTIONS = {
     "token_secret": "0123456789abcdef-secret",
@@ -37,9 +37,10 @@ def proxy_stand_in(environ: dict[str, Any], start_response: Callable[..., Any]) 
                               parts[4] if len(parts) > 4 else None,
                               environ.get("HTTP_REFERER"))
         read = acl.parse_container_acl(environ.get("HTTP_X_TEST_READ"))
-        decision = authorize(request, container_read=read)
+        account_acl = acl.parse_account_acl(environ.get("HTTP_X_TEST_ACCOUNT_ACL"))
+        decision = authorize(request, container_read=read, account_acl=account_acl)
         status = {None: "200 OK", 401: "401 Unauthorized", 403: "403 Forbidden"}[decision]
-    start_response(status, [("Content-Length", "0")])
+    start_response(status, [("Content-Length", "0"), ("X-Test-Owner", str(environ.get(OWNER)))])
     return [b""]
 
 
@@ -94,6 +95,24 @@ def test_owners_others_and_strangers(app: TempAuth) -> None:
     assert call(app, "/v1/AUTH_other/c", "DELETE", X_Auth_Token=admin) == 200  # reseller admin
     assert call(app, "/v1/AUTH_other/c/o", X_Auth_Token=owner) == 403
     assert call(app, "/v1/OTHER_x/c/o") == 200  # not ours: passed through untouched
+
+
+def test_owners_are_told_apart_for_owner_only_headers(app: TempAuth) -> None:
+    def owner(path: str, token: str, **headers: str) -> str:
+        return Request.blank(path, headers={"X-Auth-Token": token, **{
+            k.replace("_", "-"): v for k, v in headers.items()}}).get_response(
+                app).headers["X-Test-Owner"]
+    tester, _ = token_for(app, "test:tester", "testing")
+    tester3, _ = token_for(app, "test:tester3", "testing3")
+    admin, _ = token_for(app, "admin:admin", "admin")
+    assert owner("/v1/AUTH_test/c", tester) == "True"
+    assert owner("/v1/AUTH_other/c", admin) == "True"                     # reseller admin
+    assert owner("/v1/AUTH_test/c", tester3, X_Test_Read="test:tester3") == "False"
+    assert owner("/v1/AUTH_test/c", tester3,
+                 X_Test_Account_ACL='{"read-write": ["test:tester3"]}') == "False"
+    assert owner("/v1/AUTH_test/c", tester3,
+                 X_Test_Account_ACL='{"admin": ["test:tester3"]}') == "True"
+    assert owner("/v1/AUTH_test/c", tester3) == "False"                   # refused: 403
 
 
 def test_service_prefix_needs_a_service_token(app: TempAuth) -> None:
