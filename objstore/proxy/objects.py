@@ -143,7 +143,8 @@ class ObjectController(Controller):
                     self.app.limiter.error(node)
                     conn.close()
                     continue
-                if status == 100:
+                # an empty body needs no 100: the server may answer at once
+                if status == 100 or (length == 0 and 200 <= status < 300):
                     return node, conn
                 conn.close()
                 if status == 507:
