@@ -4,7 +4,11 @@
 
 The path is percent-quoted, so a name cannot break the line or forge
 another. A client that goes away before the whole body is sent is logged
-as status 499, with the bytes it did get.
+as status 499, with the bytes it did get; one whose body failed on our
+side mid-way, as 500.
+
+``CountedBody`` and ``quote_field`` are shared with the proxy's
+``proxy_logging`` filter, which logs Swift's longer line.
 """
 from __future__ import annotations
 
@@ -15,17 +19,79 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_SAFE = "/:@!$&'()*+,;=-._~%"
+# Characters a quoted field keeps as they are: none of them is a space,
+# a quote, a control character or non-ASCII, so a field stays one field.
+FIELD_SAFE = "/:@!$&'()*+,;=-._~%?"
+# A path quoted from PATH_INFO (already decoded) must escape "%" and "?"
+# so the logged form reads back to exactly one path.
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def quote_field(value: str, safe: str = FIELD_SAFE) -> str:
+    """A WSGI string (latin-1 code points of the bytes) percent-quoted; "-" if empty."""
+    if not value:
+        return "-"
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:  # real text, not a WSGI string (a test, a filter)
+        raw = value.encode("utf-8")
+    return urllib.parse.quote(raw, safe=safe)
+
+
+def quoted_path(environ: dict[str, Any]) -> str:
+    """The request's path and query, as one quoted field."""
+    raw_path = environ.get("RAW_PATH_INFO")
+    path = (quote_field(raw_path) if raw_path
+            else quote_field(environ.get("PATH_INFO", ""), PATH_SAFE))
+    query = environ.get("QUERY_STRING")
+    return f"{path}?{quote_field(query)}" if query else path
 
 
 def request_line(environ: dict[str, Any]) -> str:
-    path = environ.get("RAW_PATH_INFO") or urllib.parse.quote(
-        environ.get("PATH_INFO", ""), safe=_SAFE)
-    path = urllib.parse.quote(path, safe=_SAFE)
-    query = environ.get("QUERY_STRING")
-    if query:
-        path += "?" + urllib.parse.quote(query, safe=_SAFE + "?")
-    return f"{environ.get('REQUEST_METHOD', '-')} {path}"
+    return f"{environ.get('REQUEST_METHOD', '-')} {quoted_path(environ)}"
+
+
+class CountedBody:
+    """A response body, counted as it goes out; ``on_close(self)`` runs once,
+    when the server closes it.
+
+    ``finished``: every chunk was handed over. ``failed``: the app's own
+    iterator raised. Neither: the client went away (Swift's 499).
+    """
+
+    def __init__(self, body: Iterable[bytes], on_close: Callable[[CountedBody], None]) -> None:
+        self.body = body
+        self.on_close = on_close
+        self.sent = 0
+        self.finished = False
+        self.failed = False
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self.body:
+                self.sent += len(chunk)
+                yield chunk
+        except Exception:
+            self.failed = True
+            raise
+        self.finished = True
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.on_close(self)
+
+
+def outcome(body: CountedBody) -> str:
+    """The status to log for a body that was not sent whole."""
+    return "500" if body.failed else "499"
 
 
 class AccessLog:
@@ -47,44 +113,18 @@ class AccessLog:
                     seen["txn"] = value
             return start_response(status, headers, *exc)
 
-        body = self.app(environ, capture)
-        return _Logged(body, environ, seen, started, self.logger)
+        def log(body: CountedBody) -> None:
+            self._log(environ, seen, body, time.monotonic() - started)
 
+        return CountedBody(self.app(environ, capture), log)
 
-class _Logged:
-    """The response body, counted as it goes out, logged when closed."""
-
-    def __init__(self, body: Iterable[bytes], environ: dict[str, Any], seen: dict[str, str],
-                 started: float, logger: logging.Logger) -> None:
-        self.body = body
-        self.environ = environ
-        self.seen = seen
-        self.started = started
-        self.logger = logger
-        self.sent = 0
-        self.finished = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.body:
-            self.sent += len(chunk)
-            yield chunk
-        self.finished = True
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._log()
-
-    def _log(self) -> None:
-        env = self.environ
-        status = self.seen.get("status", "-") if self.finished else "499"
-        txn = self.seen.get("txn") or env.get("HTTP_X_TRANS_ID") or "-"
+    def _log(self, env: dict[str, Any], seen: dict[str, str], body: CountedBody,
+             seconds: float) -> None:
+        status = seen.get("status", "-") if body.finished else outcome(body)
+        txn = seen.get("txn") or env.get("HTTP_X_TRANS_ID") or "-"
         agent = urllib.parse.quote(env.get("HTTP_USER_AGENT", "-"), safe=" /;:.()-_,=+")
         self.logger.info(
             '%s "%s" %s %d %.4f txn:%s agent:"%s"',
-            env.get("REMOTE_ADDR", "-"), request_line(env), status, self.sent,
-            time.monotonic() - self.started, urllib.parse.quote(txn, safe="-_.:"), agent,
+            env.get("REMOTE_ADDR", "-"), request_line(env), status, body.sent,
+            seconds, urllib.parse.quote(txn, safe="-_.:"), agent,
         )

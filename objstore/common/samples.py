@@ -27,7 +27,18 @@ pipeline = catch_errors healthcheck proxy_logging tempauth copy proxy-server
 # disable_path =
 
 [filter:proxy_logging]
-# One access-log line per client request (placeholder, being written).
+# One access-log line per client request: Swift's 21 fields, each quoted
+# (their order: objstore/proxy/middleware/proxy_logging.py).
+# The access logger's name, shown in each line.
+# access_log_name = proxy-access
+# A file of its own for the lines; empty writes them into the proxy's log.
+# access_log_file =
+# How many characters of an auth token are logged (0: none).
+# reveal_sensitive_prefix = 16
+# Log the request headers in one field (credentials masked).
+# access_log_headers = false
+# The headers to log when access_log_headers is on; empty for all.
+# access_log_headers_only =
 
 [filter:copy]
 # COPY and PUT with X-Copy-From (placeholder, being written).

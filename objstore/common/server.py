@@ -4,17 +4,19 @@
                     ObjectServerConfig, make_app)
 
 * The parent reads the config once (a bad value: one line on stderr, exit
-  2), binds the listening socket, and forks ``workers`` children that
+  2; a server's ``check`` looks further, e.g. at the proxy's filters), binds the listening socket, and forks ``workers`` children that
   share it. It never serves requests and never loads eventlet's patches,
   so it stays a plain, simple process supervisor.
 * Each worker patches itself for eventlet, builds the app from the
-  config, wraps it in the access log and serves up to ``max_clients``
+  config, wraps it in the access log (unless the app logs its own, as the
+  proxy's proxy_logging filter does) and serves up to ``max_clients``
   requests at once. A worker whose parent is gone exits by itself.
 * SIGTERM or SIGINT to the parent: every worker stops accepting, finishes
   the requests it has (up to ``graceful_shutdown_timeout`` seconds, then
   it is killed), and the parent exits 0.
 * SIGHUP to the parent: reload. The config is read again; if it is valid,
-  a new set of workers starts with it and the old ones stop gracefully,
+  (and passes ``check``), a new set of workers starts with it and the old
+  ones stop gracefully,
   so no request is refused. An invalid config is logged and the running
   workers carry on. The listening address cannot change on reload.
 * A worker that dies is replaced (at most once a second per slot).
@@ -40,6 +42,16 @@ from ring.hashing import set_hash_path_secret
 
 C = TypeVar("C", bound="ServerConfig")
 AppMaker = Callable[[Any, logging.Logger], WSGIApp]
+# Raises ConfigError for what the schema cannot see (the proxy's pipeline).
+ConfigCheck = Callable[[Any, logging.Logger], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """A server's say in how it runs."""
+
+    check: ConfigCheck | None = None
+    access_log: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +73,7 @@ class ServerConfig:
 
 
 def run_wsgi_server(name: str, conf_path: str, section: str, schema: type[C],
-                    make_app: AppMaker) -> int:
+                    make_app: AppMaker, hooks: Hooks = Hooks()) -> int:
     """Run a server until SIGTERM; returns the process exit code."""
     try:
         conf, warnings = ConfigFile(conf_path).load(section, schema)
@@ -72,6 +84,12 @@ def run_wsgi_server(name: str, conf_path: str, section: str, schema: type[C],
     for warning in warnings:
         logger.warning(warning)
     try:
+        if hooks.check is not None:
+            hooks.check(conf, logger)
+    except ConfigError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
+    try:
         sock = _bind(conf)
     except OSError as err:
         print(f"{name}: cannot listen on {conf.bind_ip}:{conf.bind_port}: {err.strerror}",
@@ -79,9 +97,10 @@ def run_wsgi_server(name: str, conf_path: str, section: str, schema: type[C],
         return 2
     logger.info("listening on %s:%d with %d workers", conf.bind_ip, conf.bind_port, conf.workers)
     if conf.workers == 0:
-        _serve(sock, conf, make_app, logger, parent=None)
+        _serve(sock, conf, make_app, logger, parent=None, access_log=hooks.access_log)
         return 0
-    return Supervisor(name, conf_path, section, schema, make_app, sock, conf, logger).run()
+    return Supervisor(name, conf_path, section, schema, make_app, sock, conf, logger,
+                      hooks).run()
 
 
 def server_main(name: str, schema: type[C], make_app: AppMaker) -> None:
@@ -112,7 +131,7 @@ def _bind(conf: ServerConfig) -> socket.socket:
 
 
 def _serve(sock: socket.socket, conf: ServerConfig, make_app: AppMaker,
-           logger: logging.Logger, parent: int | None) -> None:
+           logger: logging.Logger, parent: int | None, access_log: bool = True) -> None:
     """A worker's life: serve until SIGTERM, then finish in-flight requests."""
     def stop(*_: Any) -> None:
         raise SystemExit(0)  # eventlet's server stops accepting and drains
@@ -123,7 +142,9 @@ def _serve(sock: socket.socket, conf: ServerConfig, make_app: AppMaker,
     from objstore.common import concurrency  # eventlet only in workers
 
     concurrency.patch_process()
-    app = AccessLog(make_app(conf, logger), logger)
+    app = make_app(conf, logger)
+    if access_log:
+        app = AccessLog(app, logger)
     if parent is not None:
         concurrency.spawn(_exit_with_parent, parent)
     concurrency.serve_wsgi(concurrency.green_socket(sock), app, pool_size=conf.max_clients,
@@ -143,9 +164,10 @@ class Supervisor:
 
     def __init__(self, name: str, conf_path: str, section: str, schema: type[C],
                  make_app: AppMaker, sock: socket.socket, conf: ServerConfig,
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger, hooks: Hooks = Hooks()) -> None:
         self.name, self.conf_path, self.section, self.schema = name, conf_path, section, schema
         self.make_app = make_app
+        self.hooks = hooks
         self.sock = sock
         self.conf = conf
         self.logger = logger
@@ -186,7 +208,8 @@ class Supervisor:
         if pid == 0:
             code = 0
             try:
-                _serve(self.sock, self.conf, self.make_app, self.logger, parent)
+                _serve(self.sock, self.conf, self.make_app, self.logger, parent,
+                       self.hooks.access_log)
             except SystemExit:
                 pass
             except BaseException:
@@ -228,6 +251,8 @@ class Supervisor:
     def _reload(self) -> None:
         try:
             conf, warnings = ConfigFile(self.conf_path).load(self.section, self.schema)
+            if self.hooks.check is not None:
+                self.hooks.check(conf, self.logger)
         except ConfigError as err:
             self.logger.error("reload refused, keeping the running config: %s", err)
             return

@@ -64,6 +64,7 @@ class ObjectController(Controller):
         if ring is None:
             raise HTTPError(503, f"this proxy has no ring for storage policy {policy}")
         self.ring, self.policy = ring, policy
+        request.environ["objstore.policy_index"] = str(policy)  # for the access log
         self.part = ring.get_part(self.account, self.container, self.obj)
         return handler(request)
 

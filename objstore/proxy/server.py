@@ -25,7 +25,7 @@ from objstore.common import constraints
 from objstore.common.config import ConfigFile, option
 from objstore.common.http import HTTPError, Request, Response, split_path, wsgi_app
 from objstore.common.policies import ClusterConfig, StoragePolicy
-from objstore.common.server import ServerConfig, install_cluster, run_wsgi_server
+from objstore.common.server import Hooks, ServerConfig, install_cluster, run_wsgi_server
 from objstore.proxy import acl
 from objstore.proxy.backend import Backend, Timeouts
 from objstore.proxy.nodes import ErrorLimiter
@@ -192,13 +192,26 @@ def make_app(conf_path: str) -> Callable[[ProxyConfig, logging.Logger], WSGIApp]
     return make
 
 
+def check_pipeline(conf_path: str) -> Callable[[ProxyConfig, logging.Logger], None]:
+    """Build the filters once in the parent around a stand-in app, so a bad
+    filter option stops start-up (exit 2) instead of failing every worker."""
+    def check(conf: ProxyConfig, logger: logging.Logger) -> None:
+        def stand_in(options: Mapping[str, str], log: logging.Logger) -> WSGIApp:
+            return lambda environ, start_response: []
+        build_pipeline(ConfigFile(conf_path), {"proxy": stand_in, "proxy-server": stand_in},
+                       logger)
+    return check
+
+
 def main() -> None:
     """``objstore-proxy-server <conf>``: ``[app:proxy-server]`` and ``[pipeline:main]``."""
     if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         print("usage: objstore-proxy-server <config file>", file=sys.stderr)
         sys.exit(2)
+    # proxy_logging writes the access log, with what only the proxy knows
     sys.exit(run_wsgi_server("proxy-server", sys.argv[1], "app:proxy-server", ProxyConfig,
-                             make_app(sys.argv[1])))
+                             make_app(sys.argv[1]),
+                             Hooks(check=check_pipeline(sys.argv[1]), access_log=False)))
 
 
 __all__ = ["ProxyApp", "ProxyConfig", "main"]

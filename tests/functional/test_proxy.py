@@ -133,3 +133,28 @@ def test_bad_input_is_a_4xx_with_a_reason(cluster: Cluster, method: str, suffix:
     got, _, body = raw(cluster, method, path + suffix, b"x" if method == "PUT" else b"",
                        {**headers, **extra})
     assert got == status and body.strip() and b"Traceback" not in body
+
+
+def test_expect_100_continue_from_clients(cluster: Cluster) -> None:
+    import socket
+
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    assert raw(cluster, "PUT", f"{path}/c", headers={"X-Auth-Token": auth})[0] == 201
+
+    def put(headers: str) -> tuple[bytes, socket.socket]:
+        sock = socket.create_connection(("127.0.0.1", cluster.ports["proxy"]), timeout=10)
+        sock.sendall(f"PUT {path}/c/o HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     f"Expect: 100-continue\r\n{headers}\r\n".encode())
+        return sock.recv(65536), sock
+
+    first, sock = put(f"X-Auth-Token: {auth}\r\n")
+    assert first.startswith(b"HTTP/1.1 100 Continue")  # the nodes are ready: send it
+    sock.sendall(b"hello")
+    answer = first.split(b"\r\n\r\n", 1)[1] or sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 201")
+    sock.close()
+    refused, sock = put("")  # no token: refused before any body is sent
+    assert refused.startswith(b"HTTP/1.1 401")
+    sock.close()
+    assert raw(cluster, "GET", f"{path}/c/o", headers={"X-Auth-Token": auth})[2] == b"hello"
