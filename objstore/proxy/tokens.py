@@ -1,7 +1,8 @@
 """Auth tokens that every worker of every proxy can check alone.
 
-A token is its own record, signed: ``AUTH_tk`` + base64url(payload) +
-``.`` + base64url(HMAC-SHA256(secret, payload)). The payload (msgpack)
+A token is its own record, signed: ``AUTH_tk`` + base64url(HMAC-SHA256(
+secret, payload)) + ``.`` + base64url(payload). The signature comes first
+so the few characters an access log shows tell tokens apart. The payload (msgpack)
 holds a format version, the user's account and name, their groups and
 the expiry time. Any proxy holding the cluster's token secret verifies a
 token without a shared store; nobody without the secret can make or
@@ -61,13 +62,13 @@ class TokenSigner:
         identity = Identity(account, user, tuple(groups), expires)
         payload = msgpack.packb([_VERSION, account, user, list(groups), expires],
                                 use_bin_type=True)
-        return f"{PREFIX}{_b64(payload)}.{_b64(self._sign(payload))}", identity
+        return f"{PREFIX}{_b64(self._sign(payload))}.{_b64(payload)}", identity
 
     def verify(self, token: str, now: float | None = None) -> Identity | None:
         """The identity of a valid, unexpired token; None for anything else."""
         if not token.startswith(PREFIX) or token.count(".") != 1:
             return None
-        body, signature = token[len(PREFIX):].split(".")
+        signature, body = token[len(PREFIX):].split(".")
         try:
             payload, sent = _unb64(body), _unb64(signature)
         except (binascii.Error, ValueError):

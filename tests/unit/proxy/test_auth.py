@@ -26,6 +26,14 @@ def test_a_token_verifies_on_any_proxy_with_the_secret_until_it_expires() -> Non
     assert TokenSigner("another-secret-entirely!").verify(token, now=1000) is None
 
 
+def test_the_start_of_a_token_tells_tokens_apart() -> None:
+    """An access log shows the first 16 characters of a token."""
+    signer = TokenSigner(SECRET)
+    first, _ = signer.issue("test", "tester", ("test",), 60, now=1000)
+    second, _ = signer.issue("test", "tester", ("test",), 60, now=1001)
+    assert first[:16] != second[:16]
+
+
 @pytest.mark.parametrize("mangle", [
     lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1],   # signature altered
     lambda t: "AUTH_tk" + "x" + t[len("AUTH_tk") + 1:],          # payload altered
