@@ -70,10 +70,22 @@ def serve_wsgi(sock: socket.socket, app: Callable[..., Any], *, pool_size: int,
     import eventlet.wsgi
 
     eventlet.wsgi.server(
-        sock, app, custom_pool=GreenPool(pool_size), socket_timeout=client_timeout,
+        sock, _true_content_type(app), custom_pool=GreenPool(pool_size), socket_timeout=client_timeout,
         log=log, log_output=False, debug=False, keepalive=True, url_length_limit=16384,
         capitalize_response_headers=False,
     )
+
+
+def _true_content_type(app: Callable[..., Any]) -> Callable[..., Any]:
+    """eventlet fills in CONTENT_TYPE "text/plain" when a request has none;
+    the app must see that there was none (to guess one from the name, or
+    to refuse)."""
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        raw = environ.get("headers_raw")
+        if raw is not None and not any(name.lower() == "content-type" for name, _ in raw):
+            environ.pop("CONTENT_TYPE", None)
+        return app(environ, start_response)
+    return wrapped
 
 
 def is_patched(module: str) -> bool:

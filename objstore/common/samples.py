@@ -41,7 +41,7 @@ pipeline = catch_errors healthcheck proxy_logging tempauth copy proxy-server
 # access_log_headers_only =
 
 [filter:copy]
-# COPY and PUT with X-Copy-From (placeholder, being written).
+# Server-side copies: COPY with Destination, PUT with X-Copy-From (no options).
 
 [filter:tempauth]
 # Signs tokens: at least 16 random bytes, the same on every proxy. Required.

@@ -119,7 +119,8 @@ class ObjectController:
 
     def do_PUT(self, request: Request) -> Response:
         timestamp = header_timestamp(request)
-        diskfile, _, newest, (account, container, obj) = self._locate(request)
+        diskfile, current, newest, (account, container, obj) = self._locate(request)
+        if_none_match_star(request, current is not None)
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         try:
             created = constraints.check_object_creation(
@@ -368,6 +369,18 @@ class ObjectController:
 
 # Disk jobs: each runs whole in one trip to the disk thread pool (a trip
 # costs about 90 us of CPU, a good share of a small request).
+
+def if_none_match_star(request: Request, exists: bool) -> None:
+    """A PUT with ``If-None-Match: *`` never overwrites: 412 if the object
+    exists. Other values mean nothing to a PUT: 400."""
+    value = request.headers.get("If-None-Match")
+    if value is None:
+        return
+    if value.strip() != "*":
+        raise HTTPError(400, "If-None-Match on a PUT takes only *")
+    if exists:
+        raise HTTPError(412, "the object exists (If-None-Match: *)")
+
 
 def _locate_job(manager: Any, names: tuple[str, ...], policy: int
                 ) -> tuple[Any, ObjectInfo | None, Timestamp | None]:

@@ -159,6 +159,7 @@ def _take(nodes: Iterator[Device]) -> Iterator[Device]:
 
 def strip_backend(headers: Mapping[str, str] | Any) -> dict[str, str]:
     """A backend answer's headers as a client may see them."""
-    hidden = ("x-backend-", "content-length", "transfer-encoding", "connection", "date",
+    hidden = ("x-backend-", "x-object-sysmeta-", "x-container-sysmeta-",
+              "x-account-sysmeta-", "content-length", "transfer-encoding", "connection", "date",
               "server", "x-trans-id", "x-openstack-request-id", "keep-alive")
     return {k: v for k, v in headers.items() if not k.lower().startswith(hidden)}

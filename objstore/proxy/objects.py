@@ -88,7 +88,11 @@ class ObjectController(Controller):
                  or "application/octet-stream"}, self.obj, now=time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match is not None and if_none_match.strip() != "*":
+            raise HTTPError(400, "If-None-Match on a PUT takes only *")
         headers = {**self._base_headers(request), "X-Timestamp": Timestamp.now().internal,
+                   **({"If-None-Match": "*"} if if_none_match is not None else {}),
                    "Content-Type": self._content_type(request),
                    **passed_headers(request, OBJECT_HEADERS, OBJECT_SETTINGS)}
         if created.delete_at is not None:
@@ -100,7 +104,8 @@ class ObjectController(Controller):
             if len(conns) < quorum_size(replicas):
                 status = best_status(early + [503] * (replicas - len(early)), replicas)
                 raise HTTPError(status if status >= 400 else 503,
-                                "not enough storage nodes could take the object")
+                                "the object exists (If-None-Match: *)" if status == 412
+                                else "not enough storage nodes could take the object")
             conns = self._stream_body(request, conns, length, replicas)
             statuses, etag = self._finish(conns)
         finally:

@@ -136,7 +136,7 @@ class ProxyApp:
             account_acl = acl.parse_account_acl((account_info or {}).get("acl"))
         except ValueError:
             read, write, account_acl = acl.ContainerACL(), acl.ContainerACL(), {}
-        status = decide(target, container_read=read, container_write=write,
+        status = decide(target, request.environ, container_read=read, container_write=write,
                         account_acl=account_acl)
         if status:
             raise HTTPError(status, "a valid token is required" if status == 401

@@ -158,3 +158,33 @@ def test_expect_100_continue_from_clients(cluster: Cluster) -> None:
     assert refused.startswith(b"HTTP/1.1 401")
     sock.close()
     assert raw(cluster, "GET", f"{path}/c/o", headers={"X-Auth-Token": auth})[2] == b"hello"
+
+
+def test_content_type_from_the_name_when_the_client_sends_none(cluster: Cluster) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    for name, sent, stored in (("pic.jpg", None, "image/jpeg"),
+                               ("data.unknown-kind", None, "application/octet-stream"),
+                               ("notes.jpg", "text/markdown", "text/markdown")):
+        put_headers = {**headers, **({"Content-Type": sent} if sent else {})}
+        assert raw(cluster, "PUT", f"{path}/c/{name}", b"x", put_headers)[0] == 201
+        assert raw(cluster, "HEAD", f"{path}/c/{name}", headers=headers
+                   )[1]["Content-Type"] == stored
+
+
+def test_if_none_match_star_never_overwrites(cluster: Cluster) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    once = {**headers, "If-None-Match": "*"}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    assert raw(cluster, "PUT", f"{path}/c/o", b"first", once)[0] == 201
+    status, _, body = raw(cluster, "PUT", f"{path}/c/o", b"second", once)
+    assert status == 412 and b"exists" in body
+    assert raw(cluster, "GET", f"{path}/c/o", headers=headers)[2] == b"first"
+    assert raw(cluster, "PUT", f"{path}/c/o", b"x", {**headers, "If-None-Match": '"abc"'}
+               )[0] == 400
+    assert raw(cluster, "DELETE", f"{path}/c/o", headers=headers)[0] == 204
+    assert raw(cluster, "PUT", f"{path}/c/o", b"again", once)[0] == 201

@@ -17,8 +17,9 @@
   request's identity, and ``environ["objstore.authorize"]`` is set to a
   callable the proxy calls once it knows the ACLs::
 
-      status = environ["objstore.authorize"](acl.Request(...), container_read=...,
-                                              container_write=..., account_acl=...)
+      status = environ["objstore.authorize"](acl.Request(...), request_environ,
+                                              container_read=..., container_write=...,
+                                              account_acl=...)
 
   It returns None to allow, or 401/403 (see ``objstore.proxy.acl.decide``),
   and sets ``environ["objstore.owner"]`` when the token owns the account.
@@ -155,10 +156,13 @@ class TempAuth:
         environ[IDENTITY] = user
         reseller_admin = user is not None and ".reseller_admin" in user.groups
 
-        def authorize(target: acl.Request, **acls: Any) -> int | None:
+        def authorize(target: acl.Request, request_environ: dict[str, Any] | None = None,
+                      **acls: Any) -> int | None:
+            # a subrequest (a copy's GET or PUT) has an environ of its own
             status = acl.decide(target, groups, reseller_admin=reseller_admin, **acls)
-            environ[OWNER] = status is None and acl.is_owner(
-                target.account, groups, reseller_admin, acls.get("account_acl"))
+            (environ if request_environ is None else request_environ)[OWNER] = \
+                status is None and acl.is_owner(target.account, groups, reseller_admin,
+                                                acls.get("account_acl"))
             return status
         environ[AUTHORIZE] = authorize
 

@@ -116,3 +116,13 @@ def test_newest_of(answers: list[Answer], chosen: int) -> None:
 
 def test_newest_of_nothing() -> None:
     assert newest_of([]) is None
+
+
+def test_clients_never_see_backend_or_system_headers() -> None:
+    from objstore.proxy.backend import strip_backend
+
+    shown = strip_backend({"X-Backend-Timestamp": "1", "X-Object-Sysmeta-Slo": "x",
+                           "X-Container-Sysmeta-Versions": "y", "X-Account-Sysmeta-Q": "z",
+                           "X-Object-Meta-Color": "blue", "ETag": "abc",
+                           "Transfer-Encoding": "chunked"})
+    assert shown == {"X-Object-Meta-Color": "blue", "ETag": "abc"}
