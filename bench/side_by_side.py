@@ -1,0 +1,445 @@
+"""objstore-aio and OpenStack Swift side by side: same machine, same topology, one run.
+
+    python3 bench/side_by_side.py [--swift-bin /tmp/swiftvenv/bin] [--rounds 2] [--profile]
+
+Both clusters live under one temporary directory in /tmp (so on the same
+filesystem): 4 nodes of one device each, 3 replicas, part power 10, an
+account, container and object server per node and one proxy, every server
+with one worker, no replicators, auditors or updaters.
+
+* objstore: ``objstore-aio start --detach`` (its own pipeline:
+  catch_errors healthcheck proxy_logging tempauth copy proxy-server).
+* Swift (from a throwaway virtualenv, never imported here): rings from
+  swift-ring-builder, the pipeline of a usual deployment (catch_errors
+  gatekeeper healthcheck proxy-logging cache listing_formats tempauth copy
+  dlo versioned_writes proxy-logging proxy-server), memcached for the
+  cache and tempauth's tokens, every durability option at its default:
+  the object server fsyncs each object's file before linking it in and
+  then the hash directory (and any directory it created); large uploads
+  also fdatasync every ``mb_per_sync`` = 512 MiB; it drops the written
+  pages from the page cache (``keep_cache_private`` = false, so GETs of
+  private objects read from the disk); container servers append object
+  records to their pending files without fsync. Its servers log to a
+  syslog socket that a small sink process writes to a file, as rsyslog
+  would (its CPU shows as ``syslog``). See bench/clusters.py.
+
+Before the clusters start it measures the disk: new 4 KiB files written
+and fsynced three at a time (one object's replicas; one op in flight,
+then 16 as in the 4 KiB load), and three 64 MiB files at once, each
+fsynced. Then ``bench/load.py`` runs put, get, head and delete against each
+cluster in turn for 4 KiB x 1000 (16 connections), 1 MiB x 200 (8) and
+64 MiB x 12 (2), with the servers' PIDs for CPU ms per request by kind.
+
+``--profile`` adds a 4 KiB PUT and GET against objstore under py-spy (from
+``--py-spy``, e.g. a throwaway venv) on the proxy, one object, one
+container and one account server, and the per-thread CPU split from
+/proc. Prints markdown tables; the raw JSON lines go to a file in /tmp.
+Everything started is stopped by PID on the way out, Ctrl-C included;
+the directory is kept (logs for a bug report) when a request failed.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import hotspots  # noqa: E402  (scripts beside this one, not a package)
+from clusters import (  # noqa: E402
+    KEY, NODES, REPLICAS, USER, Cluster, ObjstoreCluster, SwiftCluster, free_base, say,
+)
+
+KINDS = ("proxy", "object", "container", "account", "memcached", "syslog")
+DEFAULT_LOADS = "4K:1000:16,1M:200:8,64M:12:2"   # size:count:concurrency
+PHASES = ("put", "get", "head", "delete")
+LOAD_TIMEOUT = 1800.0
+
+
+# -- the machine ------------------------------------------------------------------
+
+def machine_line() -> str:
+    memory = ""
+    try:
+        with open("/proc/meminfo") as handle:
+            kib = int(handle.readline().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB"
+    except (OSError, IndexError, ValueError):
+        pass
+    fs = "?"
+    try:
+        best = ""
+        with open("/proc/mounts") as handle:
+            for line in handle:
+                _, mountpoint, kind = line.split()[:3]
+                inside = "/tmp/".startswith(mountpoint.rstrip("/") + "/")
+                if inside and len(mountpoint) > len(best):
+                    best, fs = mountpoint, kind
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores ({platform.machine()}){memory}, Linux "
+            f"{platform.release()}, Python {platform.python_version()}, /tmp on {fs}; "
+            f"{time.strftime('%Y-%m-%d %H:%M')}")
+
+
+# -- the disk's own limits ---------------------------------------------------------
+
+def write_new_file(path: str, data: bytes | memoryview, chunk: int = 1 << 20) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        for at in range(0, len(view), chunk):
+            os.write(fd, view[at:at + chunk])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def small_fsync_rate(root: Path, ops: int, in_flight: int) -> float:
+    """Ops per second; an op writes and fsyncs a new 4 KiB file in each of
+    three directories at once (one object's three replicas)."""
+    dirs = [root / f"replica{n}" for n in range(REPLICAS)]
+    for directory in dirs:
+        directory.mkdir(parents=True, exist_ok=True)
+    data, counter, lock = os.urandom(4096), iter(range(ops)), threading.Lock()
+    pool = concurrent.futures.ThreadPoolExecutor(REPLICAS * in_flight)
+
+    def driver() -> None:
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            futures = [pool.submit(write_new_file, str(directory / f"f{in_flight}-{index}"), data)
+                       for directory in dirs]
+            for future in futures:
+                future.result()
+
+    began = time.perf_counter()
+    drivers = [threading.Thread(target=driver) for _ in range(in_flight)]
+    for thread in drivers:
+        thread.start()
+    for thread in drivers:
+        thread.join()
+    seconds = time.perf_counter() - began
+    pool.shutdown()
+    return ops / seconds
+
+
+def large_fsync_rate(root: Path, size: int, rounds: int) -> float:
+    """Object MB/s (10**6 bytes) when every byte goes to three new files at
+    once, each fsynced: ``rounds`` rounds of three ``size``-byte files."""
+    root.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(size)
+    seconds = 0.0
+    with concurrent.futures.ThreadPoolExecutor(REPLICAS) as pool:
+        for index in range(rounds):
+            began = time.perf_counter()
+            list(pool.map(lambda n: write_new_file(str(root / f"big{index}-{n}"), data),
+                          range(REPLICAS)))
+            seconds += time.perf_counter() - began
+    return size * rounds / seconds / 1e6
+
+
+def measure_disk(root: Path) -> dict[str, float]:
+    say("measuring the disk ...")
+    result = {
+        "small_ops_per_s_1": small_fsync_rate(root / "small", 300, 1),
+        "small_ops_per_s_16": small_fsync_rate(root / "small", 800, 16),
+        "large_object_mb_per_s": large_fsync_rate(root / "large", 64 << 20, 4),
+    }
+    shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+# -- running load.py ---------------------------------------------------------------
+
+def run_load(cluster: Cluster, size: str, count: int, concurrency: int,
+             phases: tuple[str, ...] = PHASES, container: str | None = None,
+             label: str | None = None, prefix: str = "o",
+             ) -> tuple[list[dict[str, Any]], str, int]:
+    command = [sys.executable, str(HERE / "load.py"), "--auth", cluster.auth_url,
+               "--user", USER, "--key", KEY, "--size", size, "--count", str(count),
+               "--concurrency", str(concurrency), "--phases", ",".join(phases),
+               "--cpu-pids", cluster.cpu_pids(), "--label", label or cluster.name,
+               "--prefix", prefix]
+    if container:
+        command += ["--container", container]
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=LOAD_TIMEOUT)
+    except subprocess.TimeoutExpired as err:
+        partial = err.stderr.decode("utf-8", "replace") if isinstance(err.stderr, bytes) else ""
+        return [], f"load.py timed out after {LOAD_TIMEOUT:.0f} s: {partial}", -1
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return results, done.stderr, done.returncode
+
+
+# -- profiling ----------------------------------------------------------------------
+
+def busiest_workers(cluster: Cluster, container: str, size: str) -> dict[str, int]:
+    """The worker of each kind that does the most for this container: a
+    short PUT and GET of other names in it, with every worker's CPU read
+    before and after (a container lives on 3 of the 4 nodes)."""
+    kinds = ("proxy", "object", "container", "account")
+    every = {kind: cluster.workers(kind) for kind in kinds}
+
+    def cpu(pid: int) -> float:
+        return sum(user + system for user, system in hotspots.thread_cpu(pid).values())
+
+    before = {pid: cpu(pid) for pids in every.values() for pid in pids}
+    run_load(cluster, size, 50 if size.upper().endswith("K") else 4, 4, ("put", "get"),
+             container, label="profile-warmup", prefix="warmup-")
+    return {kind: max(pids, key=lambda pid: cpu(pid) - before[pid])
+            for kind, pids in every.items()}
+
+
+def profile_objstore(cluster: Cluster, tools: tuple[str | None, str | None], out_dir: Path,
+                     loads: list[tuple[str, int, int]], top: int) -> list[str]:
+    """PUT then GET runs against objstore with one worker of each kind
+    sampled (see bench/hotspots.py); markdown lines."""
+    py_spy, perf = tools
+    lines = [f"\n### Profile of objstore (py-spy: {py_spy or 'none'}, perf: {perf or 'none'})"]
+    for size, count, concurrency in loads:
+        container = f"profile-{size.lower()}"
+        watched = busiest_workers(cluster, container, size)
+        for phase in ("put", "get"):
+            samplers: list[hotspots.Sampler] = []
+            try:
+                for kind, pid in watched.items():
+                    samplers += hotspots.start_samplers(pid, f"{size}-{phase}-{kind}", out_dir,
+                                                        py_spy, perf)
+                time.sleep(hotspots.ATTACH_SECONDS)
+                before = {kind: hotspots.thread_cpu(pid) for kind, pid in watched.items()}
+                results, errors, status = run_load(cluster, size, count, concurrency, (phase,),
+                                                   container, label=f"profile-{phase}")
+                after = {kind: hotspots.thread_cpu(pid) for kind, pid in watched.items()}
+            finally:
+                hotspots.stop_samplers(samplers)
+            rate = f"{results[0]['ops_per_s']} ops/s" if results else "failed"
+            lines.append(f"\n#### {size} {phase.upper()} x {count}, {concurrency} connections, "
+                         f"under the samplers: {rate}, load.py exit {status}\n")
+            if errors.strip():
+                lines.append("load.py stderr: " + errors.strip()[:600] + "\n")
+            lines.append("CPU below is ms per client request, in the one worker sampled "
+                         "(an object server sees 3/4 of the PUTs, a container server all "
+                         "of their updates if it holds the container).\n")
+            for kind, pid in watched.items():
+                split = hotspots.thread_split(pid, before[kind], after[kind], count)
+                lines += hotspots.describe(kind, pid, f"{size}-{phase}-{kind}", out_dir, split,
+                                           perf, top)
+    return lines
+
+
+# -- the report ---------------------------------------------------------------------
+
+def fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def size_label(size: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B"
+
+
+def tables(rows: list[dict[str, Any]], disk: dict[str, float]) -> list[str]:
+    by_key = {(r["size"], r["phase"], r["round"], r["label"]): r for r in rows}
+    keys = sorted({(r["size"], r["phase"], r["round"]) for r in rows},
+                  key=lambda k: (k[0], PHASES.index(k[1]), k[2]))
+    out = ["| size | request | round | objstore ops/s | Swift ops/s | objstore / Swift "
+           "| objstore MB/s | Swift MB/s | objstore p50 / p99 ms | Swift p50 / p99 ms "
+           "| errors (objstore, Swift) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for size, phase, round_ in keys:
+        pair = [by_key.get((size, phase, round_, label)) for label in ("objstore", "swift")]
+        ours, theirs = pair
+        cells = [size_label(size), phase.upper(), str(round_)]
+        cells += [fmt(r["ops_per_s"]) if r else "-" for r in pair]
+        cells.append(f"{ours['ops_per_s'] / theirs['ops_per_s']:.2f}x"
+                     if ours and theirs and theirs["ops_per_s"] else "-")
+        cells += [fmt(r["mb_per_s"]) if r and r["mb_per_s"] else "-" for r in pair]
+        cells += [f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f}" if r else "-" for r in pair]
+        cells.append(", ".join(str(r["errors"]) if r else "-" for r in pair))
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "CPU ms per request by process kind (each with its workers and threads; "
+            "`client` is load.py itself):", "",
+            "| size | request | round | cluster | " + " | ".join(KINDS) + " | servers | client |",
+            "|---|---|---|---|" + "---|" * (len(KINDS) + 2)]
+    for size, phase, round_ in keys:
+        for label in ("objstore", "swift"):
+            row = by_key.get((size, phase, round_, label))
+            if not row:
+                continue
+            cpu: dict[str, float] = row["cpu_ms_per_op"]
+            servers = sum(value for kind, value in cpu.items() if kind != "client")
+            cells = [size_label(size), phase.upper(), str(round_), label]
+            cells += [f"{cpu[kind]:.2f}" if kind in cpu else "-" for kind in KINDS]
+            cells += [f"{servers:.2f}", f"{cpu.get('client', 0.0):.2f}"]
+            out.append("| " + " | ".join(cells) + " |")
+    return out + disk_lines(disk) + [""] + target_lines(rows, disk)
+
+
+def disk_lines(disk: dict[str, float]) -> list[str]:
+    return ["", "The disk (same filesystem, measured in this run):", "",
+            "| probe | result |", "|---|---|",
+            f"| new 4 KiB file + fsync, 3 at once per op, 1 op in flight | "
+            f"{disk['small_ops_per_s_1']:,.0f} ops/s |",
+            "| the same, 16 ops in flight (48 fsyncs) | "
+            f"{disk['small_ops_per_s_16']:,.0f} ops/s |",
+            f"| new 64 MiB file + fsync, 3 at once (one object's replicas) | "
+            f"{disk['large_object_mb_per_s']:,.0f} MB/s of object "
+            f"({3 * disk['large_object_mb_per_s']:,.0f} MB/s written) |"]
+
+
+def target_lines(rows: list[dict[str, Any]], disk: dict[str, float]) -> list[str]:
+    def mean(label: str, size: int, phase: str, key: str) -> float | None:
+        values = [float(r[key]) for r in rows
+                  if r["label"] == label and r["size"] == size and r["phase"] == phase]
+        return sum(values) / len(values) if values else None
+
+    out = ["| target | objstore | Swift | reached |", "|---|---|---|---|"]
+    for size, phase, factor in ((4096, "put", 3.0), (4096, "get", 3.0), (64 << 20, "get", 1.2)):
+        ours, theirs = mean("objstore", size, phase, "ops_per_s"), \
+            mean("swift", size, phase, "ops_per_s")
+        if ours is None or theirs is None:
+            continue
+        out.append(f"| {size_label(size)} {phase.upper()} >= {factor}x Swift's ops/s | "
+                   f"{fmt(ours)} | {fmt(theirs)} | {ours / theirs:.2f}x "
+                   f"({'yes' if ours >= factor * theirs else 'no'}) |")
+    ours = mean("objstore", 64 << 20, "put", "mb_per_s")
+    if ours is not None:
+        limit = disk["large_object_mb_per_s"]
+        theirs = mean("swift", 64 << 20, "put", "mb_per_s")
+        out.append(f"| 64 MiB PUT >= 95% of the disk's 3-replica {limit:,.0f} MB/s | "
+                   f"{fmt(ours)} MB/s | {fmt(theirs) if theirs else '-'} MB/s | "
+                   f"{100 * ours / limit:.0f}% ({'yes' if ours >= 0.95 * limit else 'no'}) |")
+    return out + ["", "(averages over the rounds)"]
+
+
+# -- main -----------------------------------------------------------------------------
+
+def parse_loads(text: str) -> list[tuple[str, int, int]]:
+    loads = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            size, count, concurrency = item.split(":")
+            loads.append((size, int(count), int(concurrency)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not SIZE:COUNT:CONCURRENCY") from None
+    return loads
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--swift-bin", default="/tmp/swiftvenv/bin",
+                        help="bin/ of a virtualenv with OpenStack Swift installed")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate objstore and Swift this many times per load")
+    parser.add_argument("--loads", type=parse_loads, default=DEFAULT_LOADS,
+                        help="SIZE:COUNT:CONCURRENCY,... (default %(default)s; '' for none)")
+    parser.add_argument("--profile", action="store_true",
+                        help="then profile objstore's PUT and GET (see --profile-loads)")
+    parser.add_argument("--profile-loads", type=parse_loads, default="4K:1000:16",
+                        help="the loads to profile (default %(default)s)")
+    parser.add_argument("--py-spy", default="/tmp/pyspyvenv/bin/py-spy",
+                        help="py-spy binary for --profile (default %(default)s, if there)")
+    parser.add_argument("--perf", default=shutil.which("perf"),
+                        help="perf binary for --profile (default: perf on PATH, if any)")
+    parser.add_argument("--top", type=int, default=12, help="hotspots listed per process")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return parser.parse_args()
+
+
+def interrupted(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so main's finally stops every server."""
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    args = parse_args()
+    swift_bin = Path(args.swift_bin)
+    if not (swift_bin / "swift-proxy-server").exists():
+        raise SystemExit(f"no Swift in {swift_bin}: python3 -m venv /tmp/swiftvenv && "
+                         "/tmp/swiftvenv/bin/pip install swift==2.38.3")
+    signal.signal(signal.SIGTERM, interrupted)
+    root = Path(tempfile.mkdtemp(prefix="side_by_side-", dir="/tmp"))
+    raw_path = Path(f"/tmp/side_by_side-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+    taken: set[int] = set()
+    objstore = ObjstoreCluster(root, free_base(20000, [0, *range(1000, 1033)], taken))
+    swift = SwiftCluster(root, free_base(26000, list(range(0, 10 * NODES + 10)), taken),
+                         swift_bin)
+    failed = interrupted_run = False
+    rows: list[dict[str, Any]] = []
+    report = [f"Machine: {machine_line()}", ""]
+    load_before = os.getloadavg()[0]
+    try:
+        disk = measure_disk(root / "disk")
+        with open(raw_path, "w") as raw:
+            raw.write(json.dumps({"disk": disk, "machine": report[0]}) + "\n")
+        clusters = [objstore.start(), *([swift.start()] if args.loads else [])]
+        for cluster in clusters:  # the account, imports, first connections
+            run_load(cluster, "4K", 64, 4, label="warmup")
+        for round_ in range(1, args.rounds + 1):
+            for size, count, concurrency in args.loads:
+                for cluster in clusters:
+                    say(f"round {round_}: {cluster.name} {size} x {count}, "
+                        f"{concurrency} connections ...")
+                    results, errors, status = run_load(cluster, size, count, concurrency)
+                    if errors.strip():
+                        say(f"  {cluster.name} load.py stderr:\n    "
+                            + errors.strip().replace("\n", "\n    "))
+                    if status != 0 or len(results) != len(PHASES):
+                        failed = True
+                        say(f"  {cluster.name}: load.py exit {status}; logs in {cluster.logs}")
+                    with open(raw_path, "a") as raw:
+                        for result in results:
+                            result["round"] = round_
+                            raw.write(json.dumps(result) + "\n")
+                            rows.append(result)
+                            say(f"  {result['phase']}: {result['ops_per_s']} ops/s, "
+                                f"{result['mb_per_s']} MB/s, errors {result['errors']}")
+        report.append(f"Load average (1 min) before: {load_before:.2f}, after the loads: "
+                      f"{os.getloadavg()[0]:.2f} (other work on the machine skews both "
+                      "clusters; compare within a round).")
+        report.append("")
+        if rows:
+            report += tables(rows, disk)
+        else:
+            report += disk_lines(disk)
+        if args.profile:
+            tools = (args.py_spy if args.py_spy and Path(args.py_spy).exists() else None,
+                     args.perf if args.perf and Path(args.perf).exists() else None)
+            report += profile_objstore(clusters[0], tools, root, args.profile_loads, args.top)
+    except KeyboardInterrupt:
+        say("interrupted")
+        failed = interrupted_run = True
+    finally:
+        say("stopping the clusters ...")
+        objstore.stop()
+        swift.stop()
+        if failed or args.keep:
+            say(f"kept {root} (logs: {root}/objstore/log, {root}/swift/log)")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    if interrupted_run:
+        return 130
+    print("\n".join(report))
+    print(f"\nRaw JSON lines: {raw_path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
