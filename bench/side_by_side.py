@@ -360,6 +360,8 @@ def parse_args() -> argparse.Namespace:
                         help="perf binary for --profile (default: perf on PATH, if any)")
     parser.add_argument("--top", type=int, default=12, help="hotspots listed per process")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--objstore-only", action="store_true",
+                        help="run objstore alone (quick checks while tuning; no comparison)")
     return parser.parse_args()
 
 
@@ -371,7 +373,7 @@ def interrupted(signum: int, frame: object) -> None:
 def main() -> int:
     args = parse_args()
     swift_bin = Path(args.swift_bin)
-    if not (swift_bin / "swift-proxy-server").exists():
+    if not args.objstore_only and not (swift_bin / "swift-proxy-server").exists():
         raise SystemExit(f"no Swift in {swift_bin}: python3 -m venv /tmp/swiftvenv && "
                          "/tmp/swiftvenv/bin/pip install swift==2.38.3")
     signal.signal(signal.SIGTERM, interrupted)
@@ -389,7 +391,8 @@ def main() -> int:
         disk = measure_disk(root / "disk")
         with open(raw_path, "w") as raw:
             raw.write(json.dumps({"disk": disk, "machine": report[0]}) + "\n")
-        clusters = [objstore.start(), *([swift.start()] if args.loads else [])]
+        clusters = [objstore.start(),
+                    *([swift.start()] if args.loads and not args.objstore_only else [])]
         for cluster in clusters:  # the account, imports, first connections
             run_load(cluster, "4K", 64, 4, label="warmup")
         for round_ in range(1, args.rounds + 1):
@@ -415,7 +418,11 @@ def main() -> int:
                       f"{os.getloadavg()[0]:.2f} (other work on the machine skews both "
                       "clusters; compare within a round).")
         report.append("")
-        if rows:
+        if rows and args.objstore_only:
+            report += [json.dumps({k: row.get(k) for k in (
+                "size", "phase", "ops_per_s", "mb_per_s", "p50_ms", "p99_ms", "errors",
+                "cpu_ms_per_op")}) for row in rows]
+        elif rows:
             report += tables(rows, disk)
         else:
             report += disk_lines(disk)

@@ -17,8 +17,17 @@ A small HTTP/1.1 client of our own over a plain socket (green when the
 process is patched by ``concurrency.patch_process``), so that every wait
 has a bound we chose and 100-continue is ours to handle:
 
-* One request per connection; the response closes the socket when its
-  body ends, and ``Connection: close`` is sent unless the caller sets it.
+* One request per ``BackendConnection``. Without a pool the response
+  closes the socket when its body ends (``Connection: close`` is sent
+  unless the caller sets it). With a ``ConnectionPool`` the socket is kept
+  alive: a response read to its end, after a request sent in full, gives
+  its socket back to the pool for the next request to the same server,
+  which saves a connect (and the server an accept) per request. A pooled
+  socket the server has closed meanwhile is noticed when the response
+  head does not come (end of stream or reset, not a timeout); the request
+  is then sent again once on a new connection, which is safe because no
+  body byte had been sent (requests with a body use 100-continue, or are
+  replayed whole by ``request``).
 * Every wait is bounded: connecting by ``connect_timeout``; sending the
   head, each ``send`` and each socket read of the response by
   ``read_timeout``, so a stalled peer costs at most that much before the
@@ -67,6 +76,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -82,7 +92,7 @@ _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _TOKEN_BYTES: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_IN_VALUE: Final = re.compile(r"[\r\n\x00]")
 _BAD_IN_QUERY: Final = re.compile(r"[^!-~]|#")  # controls, spaces, non-ASCII, fragment
-_STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: ([^\r\n]*))?\r?\n")
+_STATUS_LINE: Final = re.compile(rb"HTTP/(1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?\r?\n")
 _CHUNK_LINE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 _DIGITS: Final = re.compile(r"[0-9]{1,20}")
 R = TypeVar("R")
@@ -229,11 +239,19 @@ class _Head:
     status: int
     reason: str
     headers: Headers
+    version: bytes = b"1.1"
 
 
-def _read_head(wire: _Wire, timeout: float) -> _Head:
-    line = wire.readline(timeout, "waiting for the response")
+def _read_head(wire: _Wire, timeout: float, reused: bool = False) -> _Head:
+    try:
+        line = wire.readline(timeout, "waiting for the response")
+    except BackendError as err:
+        if reused and not isinstance(err, TimeoutError):
+            raise _StaleConnection(str(err)) from err
+        raise
     if not line.endswith(b"\n"):
+        if reused and not line:
+            raise _StaleConnection(f"{wire.where}: pooled connection closed by the server")
         raise BackendError(f"{wire.where}: connection closed before a response")
     match = _STATUS_LINE.fullmatch(line)
     if not match:
@@ -249,8 +267,8 @@ def _read_head(wire: _Wire, timeout: float) -> _Head:
         if len(pairs) >= MAX_HEADERS:
             raise ProtocolError(f"{wire.where}: more than {MAX_HEADERS} response headers")
         pairs.append((name.decode("ascii"), value.strip(b" \t\r\n").decode("latin-1")))
-    return _Head(int(match.group(1)), (match.group(2) or b"").decode("latin-1").strip(),
-                 Headers(pairs))
+    return _Head(int(match.group(2)), (match.group(3) or b"").decode("latin-1").strip(),
+                 Headers(pairs), match.group(1))
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -272,12 +290,65 @@ def _encode_header(name: str, value: str) -> bytes:
     return name.encode("ascii") + b": " + raw + b"\r\n"
 
 
+class ConnectionPool:
+    """Idle keep-alive sockets per backend server, for one process.
+
+    Safe from green and real threads alike: only list appends and pops,
+    which the GIL makes atomic, touch the shared lists. The most recently
+    used socket goes out first (least likely to have been closed), and one
+    idle longer than ``idle_seconds`` (below the servers' client_timeout,
+    60 s by default) is closed rather than used."""
+
+    def __init__(self, max_idle: int = 32, idle_seconds: float = 20.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_idle = max_idle
+        self.idle_seconds = idle_seconds
+        self.clock = clock
+        self._idle: dict[tuple[str, int], list[tuple[float, _Wire]]] = {}
+
+    def take(self, host: str, port: int) -> _Wire | None:
+        entries = self._idle.get((host, port))
+        now = self.clock()
+        while entries:
+            try:
+                since, wire = entries.pop()
+            except IndexError:
+                return None
+            if now - since < self.idle_seconds:
+                return wire
+            wire.close()
+        return None
+
+    def give(self, host: str, port: int, wire: _Wire) -> None:
+        entries = self._idle.setdefault((host, port), [])
+        if len(entries) >= self.max_idle:
+            wire.close()
+            return
+        entries.append((self.clock(), wire))
+
+    def close_all(self) -> None:
+        for entries in list(self._idle.values()):
+            while entries:
+                try:
+                    entries.pop()[1].close()
+                except IndexError:
+                    break
+
+
+class _StaleConnection(BackendError):
+    """A pooled socket that the server had closed: nothing was answered."""
+
+
 class BackendConnection:
     """One request to one backend server; see the module docstring."""
 
     def __init__(self, host: str, port: int, *, connect_timeout: float,
-                 read_timeout: float) -> None:
+                 read_timeout: float, pool: ConnectionPool | None = None) -> None:
         self.host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        self.pool = pool
+        self._reused = False       # the socket came from the pool
+        self._head = b""           # the request head, to send again on a new socket
+        self._body_sent = False
         self.port = port
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -326,19 +397,27 @@ class BackendConnection:
             head.append(b"Transfer-Encoding: chunked\r\n")
         if expect_continue:
             head.append(b"Expect: 100-continue\r\n")
-        if "connection" not in lowered:
+        if "connection" not in lowered and self.pool is None:
             head.append(b"Connection: close\r\n")
         head.append(b"\r\n")
         self._closed = True  # until connected: a failed connection is not tried again
-        self._wire = self._connect()  # only once the request is known to be sendable
+        pooled = self.pool.take(self.host, self.port) if self.pool is not None else None
+        self._reused = pooled is not None
+        self._wire = pooled or self._connect()  # only once the request is sendable
         self._closed = False
+        self._head = b"".join(head)
         self.method = method
         self._chunked = chunked
         self._body_left = body_length
         self._finished = not chunked and not body_length
         self._expecting = expect_continue
-        self._guarded(lambda wire: wire.sendall(b"".join(head), self.read_timeout,
-                                                "sending the request head"))
+        try:
+            self._guarded(lambda wire: wire.sendall(self._head, self.read_timeout,
+                                                    "sending the request head"))
+        except BackendError as err:
+            if not self._reused or isinstance(err, TimeoutError):
+                raise
+            self._reconnect()
 
     def _connect(self) -> _Wire:
         try:
@@ -379,7 +458,7 @@ class BackendConnection:
             raise RuntimeError(f"{self.where}: no 100-continue to wait for")
         self._expecting = False
         while True:
-            head = self._guarded(lambda wire: _read_head(wire, timeout))
+            head = self._read_head(timeout)
             if head.status == 100:
                 return 100
             if head.status >= 200:
@@ -403,6 +482,7 @@ class BackendConnection:
             data = bytes(chunk)
         else:
             data = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        self._body_sent = True
         self._guarded(lambda wire: wire.sendall(data, self.read_timeout, "sending the body"))
 
     def finish(self) -> None:
@@ -425,11 +505,43 @@ class BackendConnection:
         wait = self.read_timeout if timeout is None else timeout
         head = self._early
         while head is None or head.status < 200:
-            head = self._guarded(lambda wire: _read_head(wire, wait))
+            head = self._read_head(wait)
         assert self._wire is not None
         self._answered = True
         self._expecting = False
-        return BackendResponse(self._wire, head, self.method, self.read_timeout, self.close)
+        reusable = self.pool is not None and self._finished and self._early is None and \
+            head.version == b"1.1" and "close" not in head.headers.get("connection", "").lower()
+        return BackendResponse(self._wire, head, self.method, self.read_timeout, self.close,
+                               self._release if reusable else None)
+
+    def _read_head(self, timeout: float) -> _Head:
+        """The next response head; on a pooled socket the server had closed,
+        the request goes again on a new socket (no body byte was sent)."""
+        try:
+            return self._guarded(lambda wire: _read_head(wire, timeout, self._reused))
+        except _StaleConnection:
+            if self._body_sent:
+                raise
+        self._reconnect()
+        return self._guarded(lambda wire: _read_head(wire, timeout))
+
+    def _reconnect(self) -> None:
+        self._reused = False
+        self._closed = True
+        self._wire = self._connect()
+        self._closed = False
+        self._guarded(lambda wire: wire.sendall(self._head, self.read_timeout,
+                                                "sending the request head"))
+
+    def _release(self) -> None:
+        """The exchange ended cleanly: keep the socket for the next request."""
+        wire, self._wire = self._wire, None
+        self._closed = True
+        if wire is None or self.pool is None or wire.buf:
+            if wire is not None:
+                wire.close()
+            return
+        self.pool.give(self.host, self.port, wire)
 
     def close(self) -> None:
         self._closed = True
@@ -450,7 +562,8 @@ class BackendResponse:
     the body ends, fails, or on ``close``."""
 
     def __init__(self, wire: _Wire, head: _Head, method: str, read_timeout: float,
-                 close: Callable[[], None]) -> None:
+                 close: Callable[[], None], release: Callable[[], None] | None = None
+                 ) -> None:
         self.status = head.status
         self.reason = head.reason
         self.headers = head.headers
@@ -459,6 +572,7 @@ class BackendResponse:
         self.bytes_read = 0  # body bytes handed to the caller so far
         self._wire = wire
         self._close = close
+        self._release = release  # a body read to its end may keep the socket
         self._done = False
         self._failed = False
         self._chunked = False
@@ -486,9 +600,17 @@ class BackendResponse:
         self._close()
         return err
 
+    @property
+    def _length_known(self) -> bool:
+        """Framed by length or chunks: its end is not the socket's end."""
+        return self._length is not None or self._chunked
+
     def _end(self) -> None:
         self._done = True
-        self._close()
+        if self._release is not None and self._length_known:
+            self._release()
+        else:
+            self._close()
 
     def _read_some(self, limit: int) -> bytes:
         """Up to ``limit`` body bytes (at least one), b"" at the end."""
@@ -577,15 +699,36 @@ class BackendResponse:
 
 def request(host: str, port: int, method: str, path: str, headers: Mapping[str, str],
             body: bytes = b"", *, connect_timeout: float, read_timeout: float,
-            query: str | None = None) -> tuple[int, Headers, bytes]:
+            query: str | None = None, pool: ConnectionPool | None = None
+            ) -> tuple[int, Headers, bytes]:
     """One small request, all at once: (status, headers, body). For
-    container updates, REPLICATE and the like, not for streaming."""
+    container updates, REPLICATE and the like, not for streaming. With a
+    pool, a request that met a socket the server had closed is sent again,
+    whole, on a new connection."""
+    try:
+        return _request_once(host, port, method, path, headers, body, connect_timeout,
+                             read_timeout, query, pool)
+    except _StaleConnection:
+        return _request_once(host, port, method, path, headers, body, connect_timeout,
+                             read_timeout, query, None)
+
+
+def _request_once(host: str, port: int, method: str, path: str, headers: Mapping[str, str],
+                  body: bytes, connect_timeout: float, read_timeout: float,
+                  query: str | None, pool: ConnectionPool | None) -> tuple[int, Headers, bytes]:
     with BackendConnection(host, port, connect_timeout=connect_timeout,
-                           read_timeout=read_timeout) as conn:
+                           read_timeout=read_timeout, pool=pool) as conn:
         sized = bool(body) or method not in _NO_BODY_METHODS
-        conn.send_request(method, path, headers, query=query,
-                          body_length=len(body) if sized else None)
-        conn.send(body)
-        conn.finish()
-        response = conn.getresponse()
+        try:
+            conn.send_request(method, path, headers, query=query,
+                              body_length=len(body) if sized else None)
+            conn.send(body)
+            conn.finish()
+            response = conn.getresponse()
+        except BackendError as err:
+            # a pooled socket closed by the server may fail on the body, too;
+            # whoever answered nothing has done nothing: send it all again
+            if conn._reused and not isinstance(err, TimeoutError):
+                raise _StaleConnection(str(err)) from err
+            raise
         return response.status, response.headers, response.read()

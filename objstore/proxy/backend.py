@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from objstore.common import concurrency
-from objstore.common.http_client import BackendError, Headers, request
+from objstore.common.http_client import BackendError, ConnectionPool, Headers, request
 from objstore.common.timestamp import Timestamp
 from objstore.proxy.nodes import ErrorLimiter, node_iter
 from ring.devices import Device
@@ -51,6 +51,7 @@ class Backend:
         self.limiter = limiter
         self.timeouts = timeouts
         self.logger = logger
+        self.pool = ConnectionPool()  # keep-alive sockets to the storage nodes
 
     def _ask(self, node: Device, part: int, method: str, path: str,
              headers: Mapping[str, str], body: bytes, query: str | None = None) -> Answer | None:
@@ -58,7 +59,8 @@ class Backend:
         try:
             status, got, data = request(node.ip, node.port, method, f"/{node.device}/{part}{path}",
                                         dict(headers), body, connect_timeout=self.timeouts.connect,
-                                        read_timeout=self.timeouts.read, query=query)
+                                        read_timeout=self.timeouts.read, query=query,
+                                        pool=self.pool)
         except (BackendError, ValueError) as err:
             self.logger.warning("%s %s to %s:%d/%s failed: %s", method, path, node.ip, node.port,
                                 node.device, err)

@@ -139,7 +139,7 @@ class ObjectController(Controller):
             extra = container_headers[index % len(container_headers)] if container_headers else {}
             for node in _take(nodes):
                 conn = BackendConnection(node.ip, node.port, connect_timeout=timeouts.connect,
-                                         read_timeout=timeouts.read)
+                                         read_timeout=timeouts.read, pool=self.app.backend.pool)
                 try:
                     conn.send_request("PUT", f"/{node.device}/{self.part}{self.path}",
                                       {**headers, **extra}, body_length=length,
@@ -299,7 +299,7 @@ class ObjectController(Controller):
         timeouts = self.app.backend.timeouts
         for node in nodes:
             conn = BackendConnection(node.ip, node.port, connect_timeout=timeouts.connect,
-                                     read_timeout=timeouts.read)
+                                     read_timeout=timeouts.read, pool=self.app.backend.pool)
             try:
                 conn.send_request("GET", f"/{node.device}/{self.part}{self.path}", headers)
                 backend = conn.getresponse()

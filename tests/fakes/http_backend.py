@@ -16,6 +16,10 @@ removes it. Some paths misbehave on purpose:
     /garbage          an invalid status line
     /bad-chunk        a chunked body with a bad chunk size
     /short            Content-Length 10, 5 bytes, then closes
+    /drop/...         answers normally (keep-alive), then closes the socket as
+                      a server that ends an idle connection does
+
+``backend.connections`` counts the connections accepted.
 
 Stalls end when the server stops, so stopping never waits long.
 """
@@ -48,7 +52,12 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.objects: dict[str, bytes] = {}
         self.seen: list[Seen] = []
         self.errors: list[BaseException] = []
+        self.connections = 0
         super().__init__(address, _Handler)
+
+    def process_request(self, request: object, client_address: object) -> None:
+        self.connections += 1
+        super().process_request(request, client_address)  # type: ignore[arg-type]
 
     def server_bind(self) -> None:  # HTTPServer's looks the name up; not needed here
         socketserver.TCPServer.server_bind(self)
@@ -113,6 +122,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._record(body)
         self.server.objects[self._key()] = body
         self._answer(201, extra=[("X-Received", str(len(body)))])
+        self.close_connection = self.close_connection or self.path.startswith("/drop/")
 
     do_POST = do_PUT
 
@@ -149,6 +159,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/short":
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345")
             self.close_connection = True
+        elif path.startswith("/drop/"):
+            self._answer(200, b"dropped")
+            self.close_connection = True
         elif path not in self.server.objects:
             self._answer(404, b"not found")
         elif "?chunked" in self.path:
@@ -183,6 +196,10 @@ class FakeBackend:
     @property
     def objects(self) -> dict[str, bytes]:
         return self._server.objects
+
+    @property
+    def connections(self) -> int:
+        return self._server.connections
 
     @property
     def errors(self) -> list[BaseException]:
