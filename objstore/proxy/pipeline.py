@@ -14,9 +14,10 @@
 Each filter section names its filter with ``use`` (its section name
 otherwise), one of ``FILTERS``; the last name is the app. The first
 name wraps everything, so a request passes the filters left to right.
-A filter factory takes its section's options (``[DEFAULT]`` first), a
-logger and the config file's path (for its error messages); an app
-factory the options and the logger. An unknown filter is a ConfigError naming it.
+A filter factory takes its section's options (``SectionOptions``: over
+``[DEFAULT]``'s, knowing which are the section's own, so a filter warns
+only of its own unknown options), a logger and the config file's path
+(for its error messages); an app factory the options and the logger. An unknown filter is a ConfigError naming it.
 """
 from __future__ import annotations
 
@@ -39,15 +40,36 @@ FILTERS: dict[str, str] = {
 }
 
 
-def options_of(conf: ConfigFile, section: str) -> dict[str, str]:
-    """A section's options over [DEFAULT]'s, names as written."""
-    return {**conf.defaults, **conf.sections[section]}
+class SectionOptions(dict[str, str]):
+    """A section's options over [DEFAULT]'s, names as written; ``own`` are
+    the section's, ``shared`` the defaults it did not override."""
+
+    def __init__(self, own: Mapping[str, str], shared: Mapping[str, str], section: str) -> None:
+        mine = {k.lower() for k in own}
+        self.own = dict(own)
+        self.shared = {k: v for k, v in shared.items() if k.lower() not in mine}
+        self.section = section
+        super().__init__({**self.shared, **self.own})
+
+    def pop_use(self, default: str) -> str:
+        for key in [k for k in self if k.lower() == "use"]:
+            self.own.pop(key, None)
+            self.shared.pop(key, None)
+            return self.pop(key).strip()
+        return default
 
 
-def _pop_use(options: dict[str, str], default: str) -> str:
-    for key in [k for k in options if k.lower() == "use"]:
-        return options.pop(key).strip()
-    return default
+def split_options(options: Mapping[str, str], section: str
+                  ) -> tuple[dict[str, str], dict[str, str], str]:
+    """(own, shared, section name) of a filter's options; a plain mapping
+    (a test's) is all its own."""
+    if isinstance(options, SectionOptions):
+        return options.own, options.shared, options.section
+    return dict(options), {}, section
+
+
+def options_of(conf: ConfigFile, section: str) -> SectionOptions:
+    return SectionOptions(conf.sections[section], conf.defaults, section)
 
 
 def build_pipeline(conf: ConfigFile, apps: Mapping[str, AppFactory], logger: logging.Logger,
@@ -56,7 +78,7 @@ def build_pipeline(conf: ConfigFile, apps: Mapping[str, AppFactory], logger: log
     names = conf.pipeline(name)
     app_section = f"app:{names[-1]}"
     app_options = options_of(conf, app_section)
-    app_kind = _pop_use(app_options, names[-1])
+    app_kind = app_options.pop_use(names[-1])
     if app_kind not in apps:
         raise ConfigError(f"{conf.path} [{app_section}]: unknown app {app_kind!r}; known: "
                           + ", ".join(sorted(apps)))
@@ -64,7 +86,7 @@ def build_pipeline(conf: ConfigFile, apps: Mapping[str, AppFactory], logger: log
     for filter_name in reversed(names[:-1]):
         section = f"filter:{filter_name}"
         options = options_of(conf, section)
-        kind = _pop_use(options, filter_name)
+        kind = options.pop_use(filter_name)
         if kind not in FILTERS:
             raise ConfigError(f"{conf.path} [{section}]: unknown filter {kind!r}; known: "
                               + ", ".join(sorted(FILTERS)))

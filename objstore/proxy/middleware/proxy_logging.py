@@ -55,6 +55,7 @@ from objstore.common.access_log import CountedBody, outcome, quote_field, quoted
 from objstore.common.config import ConfigError, build, option
 from objstore.common.logs import get_logger
 from objstore.proxy.middleware.catch_errors import TRANS_ID
+from objstore.proxy.pipeline import split_options
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SECTION = "filter:proxy_logging"
@@ -80,16 +81,12 @@ class ProxyLoggingConfig:
 def load_config(options: Mapping[str, str], source: str = "proxy config"
                 ) -> tuple[ProxyLoggingConfig, list[str]]:
     """The typed options and warnings; a bad value is a ValueError."""
-    # The options arrive merged over [DEFAULT], which every section shares,
-    # so only our own names and Swift's access_* ones are checked for typos.
-    known = {f.name for f in dataclasses.fields(ProxyLoggingConfig)}
-    ours = {k: v for k, v in options.items()
-            if k.lower() in known or k.lower().startswith("access_")}
+    own, shared, section = split_options(options, SECTION)
     try:
-        return build(ProxyLoggingConfig, ours, source=source, section=SECTION)
+        return build(ProxyLoggingConfig, own, shared=shared, source=source, section=section)
     except ConfigError as err:
         # The pipeline names the file and the section; keep what is wrong.
-        raise ValueError(str(err).removeprefix(f"{source} [{SECTION}]").lstrip(": ")) from None
+        raise ValueError(str(err).removeprefix(f"{source} [{section}]").lstrip(": ")) from None
 
 
 def access_logger(conf: ProxyLoggingConfig, logger: logging.Logger) -> logging.Logger:

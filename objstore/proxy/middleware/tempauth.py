@@ -41,6 +41,7 @@ from typing import Any
 from objstore.common.config import build, option
 from objstore.common.http import HTTPError, Request, Response, error_response, wsgi_to_text
 from objstore.proxy import acl
+from objstore.proxy.pipeline import split_options
 from objstore.proxy.tokens import Identity, TokenSigner
 from objstore.proxy.users import User, authenticate, identity_groups, parse_users
 
@@ -75,10 +76,14 @@ class TempAuth:
                  source: str = "proxy config") -> None:
         self.app = app
         self.logger = logger
-        plain = {k: v for k, v in options.items()
-                 if not k.lower().startswith(("user_", "user64_"))
-                 and not k.lower().endswith("_require_group")}
-        self.conf, warnings = build(TempAuthConfig, plain, source=source, section="filter:tempauth")
+        own, shared, section = split_options(options, "filter:tempauth")
+
+        def plain(values: Mapping[str, str]) -> dict[str, str]:
+            return {k: v for k, v in values.items()
+                    if not k.lower().startswith(("user_", "user64_"))
+                    and not k.lower().endswith("_require_group")}
+        self.conf, warnings = build(TempAuthConfig, plain(own), shared=plain(shared),
+                                    source=source, section=section)
         for warning in warnings:
             logger.warning(warning)
         self.users = parse_users(options)

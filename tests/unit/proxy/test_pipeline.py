@@ -138,3 +138,23 @@ use = echo
     Request.blank("/v1/SERVICE_test/c/o", headers={"X-Auth-Token": token}).get_response(pipe)
     decision = seen[-1](acl.Request("GET", "SERVICE_test", "c", "o"))
     assert decision == 403  # the service prefix demands a service token
+
+
+def test_filters_warn_only_of_their_own_unknown_options(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    from objstore.common.config import ConfigFile
+    from objstore.proxy.pipeline import build_pipeline
+
+    conf = tmp_path / "proxy.conf"
+    conf.write_text("[DEFAULT]\nlog_level = INFO\nbind_port = 8080\n"
+                    "[pipeline:main]\npipeline = logs auth proxy-server\n"
+                    "[filter:logs]\nuse = proxy_logging\naccess_log_nmae = typo\n"
+                    "[filter:auth]\nuse = tempauth\ntoken_secret = 0123456789abcdef-x\n"
+                    "user_test_tester = testing .admin\n"
+                    "[app:proxy-server]\n")
+    logger = logging.getLogger("test.pipeline.warnings")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        build_pipeline(ConfigFile(str(conf)),
+                       {"proxy-server": lambda options, log: lambda env, start: []}, logger)
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1, warned
+    assert "[filter:logs]" in warned[0] and "access_log_nmae" in warned[0]

@@ -245,7 +245,10 @@ def test_a_log_name_that_would_take_over_the_proxy_log(tmp_path: Path) -> None:
 def test_unknown_access_options_are_reported_default_ones_are_not(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    make({"access_log_facility": "LOG_LOCAL0", "log_level": "INFO", "bind_port": "8080"})
+    from objstore.proxy.pipeline import SectionOptions
+
+    make(SectionOptions({"access_log_facility": "LOG_LOCAL0"},
+                        {"log_level": "INFO", "bind_port": "8080"}, "filter:proxy_logging"))
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1 and "unknown option 'access_log_facility'" in messages[0]
 
