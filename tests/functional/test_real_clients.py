@@ -116,3 +116,25 @@ def test_uploads_and_reads_go_on_while_an_object_server_is_down(cluster: Cluster
     ok(cluster.swift("download", "-D", str(tmp_path / "down2"), "c"))
     assert tree_sums(tmp_path / "down2") == tree_sums(tmp_path / "down1")
     assert ok(cluster.swift("stat", "c")).count("Objects: 80") == 1
+
+
+def test_the_readmes_swift_tour(cluster: Cluster, tmp_path: Path) -> None:
+    (tmp_path / "holiday").mkdir()
+    (tmp_path / "holiday" / "cat.jpg").write_bytes(b"meow")
+    (tmp_path / "holiday" / "dog.jpg").write_bytes(b"woof")
+    ok(cluster.swift("upload", "--object-threads", "8", "photos", str(tmp_path / "holiday"),
+                     "--object-name", "holiday"))
+    assert ok(cluster.swift("list", "photos", "--prefix", "holiday/", "-d", "/")).split() == \
+        ["holiday/cat.jpg", "holiday/dog.jpg"]
+    ok(cluster.swift("post", "-m", "color:blue", "photos", "holiday/cat.jpg"))
+    assert "Meta Color: blue" in ok(cluster.swift("stat", "photos", "holiday/cat.jpg"))
+    ok(cluster.swift("copy", "-d", "/archive/cat.jpg", "photos", "holiday/cat.jpg"))
+    ok(cluster.swift("download", "archive", "cat.jpg", "-o", str(tmp_path / "copy.jpg")))
+    assert (tmp_path / "copy.jpg").read_bytes() == b"meow"
+    ok(cluster.swift("post", "-r", ".r:*,.rlistings", "photos"))
+    assert "Read ACL: .r:*,.rlistings" in ok(cluster.swift("stat", "photos"))
+    ok(cluster.swift("post", "-H", "X-Storage-Policy: silver", "cold"))
+    assert "X-Storage-Policy: silver" in ok(cluster.swift("stat", "cold"))
+    assert "Objects in policy \"gold\"" in ok(cluster.swift("stat"))
+    ok(cluster.swift("delete", "photos"))
+    assert ok(cluster.swift("list")).split() == ["archive", "cold"]
