@@ -385,14 +385,19 @@ class DatabaseBroker:
         self.put_records([record])
 
     def put_records(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Append rows to the pending file (one write, one fsync); merge it
+        """Append rows to the pending file, durable on return; appends made
+        at the same time by other threads share the write and the fsync
+        (``db_pending``'s group commit). The call that wrote merges the file
         into the database once it is ``pending_cap`` bytes or more."""
         rows = [self._normalize(record) for record in records]
         self._require_database()
         frames = encode(rows)
-        with self._pending_locked():
-            if self._pending.append(frames) >= self.pending_cap:
-                self._merge_pending()
+        try:
+            size, wrote = self._pending.append_shared(frames)
+        except PendingLockTimeout as err:
+            raise DatabaseLockTimeout(str(err)) from None
+        if wrote and size >= self.pending_cap:
+            self._commit_pending()
 
     def _commit_pending(self) -> None:
         """Merge the pending file, if it holds anything, in one transaction."""

@@ -29,10 +29,33 @@ Invariants:
   merge makes harmless.
 - A record of a newer format version stops the merge with an error rather
   than being dropped: it holds rows this code cannot read.
+
+Group commit (``PendingFile.append_shared``): threads of one process that
+append to the same path at the same time share one write and one fsync.
+The first to arrive leads a batch; whoever arrives before it starts
+writing joins that batch; the leader writes every frame of the batch in
+one write under the ``flock``, fsyncs once and wakes the others. Those
+who arrive while a batch is being written form the next one, whose leader
+waits for the write ahead of it (one write per path at a time in a
+process; the ``flock`` still orders processes). Invariants:
+
+- Every caller returns only after the fsync of the write that carried its
+  frames, and a failed write or fsync is raised in every caller of its
+  batch: the same promise as one append per caller.
+- A batch is written whole within one hold of the ``flock``, as a single
+  append was, so a merge (read and empty, under the same lock) sees all of
+  it or none of it.
+- Frames join a batch only while it is open, under ``_mutex``; the leader
+  closes it under ``_mutex`` before reading them, so no frame is written
+  twice or left behind.
+- ``_mutex`` is held for a few dictionary and list operations, never
+  across I/O or a wait; a batch's waiters block on its own latch.
 """
 from __future__ import annotations
 
+import _thread
 import contextlib
+import copy
 import fcntl
 import os
 import struct
@@ -50,6 +73,19 @@ MAGIC: Final = b"\xc1OSp"
 FORMAT_VERSION: Final = 1
 _HEADER: Final = struct.Struct(">4sII")
 _LOCK_POLL: Final = 0.005  # seconds between attempts at a busy lock
+
+# Group commit blocks real OS threads (the disk thread pool's) on locks that
+# another OS thread releases. Eventlet's monkey patching swaps threading's
+# locks and time.sleep for green ones, which cannot wake a thread blocked in
+# another OS thread; these names keep the interpreter's own, bound when the
+# module is imported, which every server does before it patches
+# (objstore.common.server._serve). The real sleep also keeps a lock wait
+# from yielding to another green thread in the middle of a batch.
+_os_lock: Final = _thread.allocate_lock
+_os_sleep: Final = time.sleep
+if type(_os_lock()).__module__ != "_thread" or _os_sleep.__module__ != "time":
+    raise ImportError("objstore.common.db_pending was imported after eventlet patched "
+                      "threads; import it before concurrency.patch_process()")
 
 
 class PendingLockTimeout(Exception):
@@ -135,15 +171,20 @@ class PendingFile:
             return 0
 
     def _descriptor(self) -> int:
-        if self._fd is None:
+        while self._fd is None:
+            # The file is there but for a database's first append: try that first.
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+                break
+            except FileNotFoundError:
+                pass
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL,
                                    0o644)
             except FileExistsError:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
-            else:
-                # A new name lasts only once its directory is on disk.
-                fsync_directory(os.path.dirname(os.path.abspath(self.path)))
+                continue  # made meanwhile by another broker
+            # A new name lasts only once its directory is on disk.
+            fsync_directory(os.path.dirname(os.path.abspath(self.path)))
         return self._fd
 
     @contextlib.contextmanager
@@ -160,11 +201,64 @@ class PendingFile:
                     raise PendingLockTimeout(
                         f"pending file {self.path} stayed locked for {self.lock_timeout:g} s"
                     ) from None
-                time.sleep(_LOCK_POLL)
+                _os_sleep(_LOCK_POLL)
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def append_shared(self, frames: bytes) -> tuple[int, bool]:
+        """Append ``frames`` and fsync, sharing the write and the fsync with
+        the appends other threads make to this path meanwhile (group
+        commit; see the module doc). Takes the lock itself: do not hold it.
+
+        Returns the file's size after the write that carried the frames,
+        and whether this call made that write (led the batch). What that
+        write raised is raised here, in every call of its batch."""
+        ahead = None
+        with _mutex:
+            line = _lines.get(self.path)
+            if line is None:
+                line = _lines[self.path] = _Line()
+            line.users += 1
+            batch = line.open
+            leads = batch is None
+            if batch is None:
+                batch = line.open = _Batch()
+                ahead = line.writing
+            batch.frames.append(frames)
+        try:
+            if leads:
+                self._lead(line, batch, ahead)
+            else:
+                batch.wait()
+        finally:
+            with _mutex:
+                line.users -= 1
+                if not line.users:
+                    del _lines[self.path]
+        if batch.error is not None:
+            raise batch.error if leads else _private_copy(batch.error)
+        return batch.size, leads
+
+    def _lead(self, line: _Line, batch: _Batch, ahead: _Batch | None) -> None:
+        """Write ``batch`` once the write ahead of it is done; frames join
+        it until then."""
+        try:
+            if ahead is not None:
+                ahead.wait()
+            with _mutex:
+                line.open = None  # arrivals from now on start the next batch
+                line.writing = batch
+            with self.locked():
+                size = self.append(b"".join(batch.frames))
+        except BaseException as err:
+            with _mutex:
+                if line.open is batch:
+                    line.open = None
+            batch.finish(0, err)
+        else:
+            batch.finish(size, None)
 
     def append(self, frames: bytes) -> int:
         """Append and fsync; the file's size after. Call under ``locked``."""
@@ -199,3 +293,57 @@ class PendingFile:
             os.close(self._fd)
             self._fd = None
 
+
+class _Batch:
+    """Frames that share one write and one fsync, and how that went."""
+
+    __slots__ = ("frames", "size", "error", "_done")
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.size = 0
+        self.error: BaseException | None = None
+        self._done = _os_lock()
+        self._done.acquire()  # held until the outcome is known
+
+    def finish(self, size: int, error: BaseException | None) -> None:
+        self.size, self.error, self.frames = size, error, []
+        self._done.release()
+
+    def wait(self) -> None:
+        """Until ``finish``; each waiter passes the latch on to the next."""
+        with self._done:
+            pass
+
+
+@dataclass
+class _Line:
+    """The appends to one path in this process."""
+
+    open: _Batch | None = None     # taking frames; its leader has not started writing
+    writing: _Batch | None = None  # the last batch closed (being written, or done)
+    users: int = 0                 # calls in progress; the line goes with the last
+
+
+def _private_copy(error: BaseException) -> BaseException:
+    """The batch's error for one more caller: a copy, so that callers in
+    different threads do not all grow one traceback."""
+    try:
+        return copy.copy(error)
+    except Exception:  # noqa: BLE001 -- an exception class that does not copy
+        return error
+
+
+_mutex = _os_lock()
+_lines: dict[str, _Line] = {}
+
+
+def _forget_after_fork() -> None:
+    # A fork copies only the forking thread: a lock or a batch another
+    # thread held would never be released in the child.
+    global _mutex
+    _mutex = _os_lock()
+    _lines.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

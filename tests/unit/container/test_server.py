@@ -4,6 +4,8 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,12 +202,57 @@ def test_object_updates(app: Any) -> None:
     ({"X_Size": "x", "X_Content_Type": "a/b", "X_Etag": ETAG}, 400),
     ({"X_Size": "3", "X_Content_Type": "a/b", "X_Etag": ETAG,
       "X_Backend_Storage_Policy_Index": "7"}, 400),
+    ({"X_Size": "3", "X_Content_Type": "caf\u00e9", "X_Etag": ETAG}, 400),  # not UTF-8
+    ({"X_Size": "3", "X_Content_Type": "a/b", "X_Etag": "\u00ff"}, 400),
 ])
 def test_object_updates_need_their_headers(app: Any, headers: dict[str, str],
                                            status: int) -> None:
     create(app)
     response = call(app, "PUT", f"{PATH}/o", X_Timestamp=stamp(), **headers)
     assert response.status_int == status and response.body.strip()
+
+
+def test_object_updates_keep_utf8_content_types(app: Any) -> None:
+    create(app)
+    assert put_object(app, "o", content_type="caf\u00c3\u00a9").status_int == 201
+    got = call(app, "GET", f"{PATH}?format=json")
+    assert json.loads(got.body)[0]["content_type"] == "caf\u00e9"
+
+
+def test_object_updates_at_once_all_land(app: Any) -> None:
+    create(app)
+    statuses: list[int] = []
+
+    def send(worker: int) -> None:
+        for i in range(20):
+            statuses.append(put_object(app, f"w{worker:02d}/o{i:02d}").status_int)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [201] * 240
+    assert call(app, "HEAD").headers["X-Container-Object-Count"] == "240"
+    assert len(listing(app, "limit=1000")) == 240
+
+
+def test_a_full_disk_under_the_pending_file_is_507(app: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    create(app)
+    assert put_object(app, "kept").status_int == 201
+    real_write = os.write
+
+    def write(fd: int, data: Any) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".pending"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    response = put_object(app, "lost")
+    assert response.status_int == 507 and b"full" in response.body
+    monkeypatch.undo()
+    assert listing(app) == ["kept"]
 
 
 def test_internal_accounts_get_their_containers_made(app: Any) -> None:
