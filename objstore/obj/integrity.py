@@ -5,16 +5,22 @@ of them is stored in the data file right after the object's bytes:
 
     [object bytes][crc32 of chunk 0, 1, ... as big-endian uint32][metadata trailer, if any]
 
-A reader verifies each chunk against the table *before* handing any of
-its bytes out, so rot is caught at the first bad chunk and the response
-stops there (the proxy carries on from another replica) instead of
-sending bad bytes to a client. A full read also checks the MD5 (the
-ETag). The table's own crc32 is kept in the metadata so a damaged table
-is told apart from damaged data (both mean: quarantine).
+A reader fetches a span of whole chunks at a time (a megabyte, say, so a
+trip to the disk thread pool carries a lot) and verifies each chunk of
+it against the table *before* handing any of its bytes out, so rot is
+caught at the first bad chunk and the response stops there (the proxy
+carries on from another replica) instead of sending bad bytes to a
+client. The good chunks before the bad one are still served: they are
+proven good, and the proxy resumes right after them. The table's own
+crc32 is kept in the metadata so a damaged table is told apart from
+damaged data (both mean: quarantine).
 
-crc32 (zlib, in C) costs about a millisecond per 100 MB and catches every
-error burst up to 32 bits; it guards against disks and cables, not
-against someone who can write the file.
+Reads do not recompute the MD5 (the ETag): the crc32s already prove
+every byte served, and MD5 costs five times more (measured on one core:
+MD5 about 750 MB/s, zlib's crc32 about 4 GB/s, i.e. some 25 ms of CPU
+per 100 MB). Checking MD5s at rest is the auditor's job (issue #5).
+crc32 catches every error burst up to 32 bits; it guards against disks
+and cables, not against someone who can write the file.
 """
 from __future__ import annotations
 
@@ -81,15 +87,35 @@ class ChunkMismatch(Exception):
         self.index = index
 
 
-def verified_chunks(read_chunk: Callable[[int], bytes], crcs: array.array[int], start: int,
-                    end: int) -> Iterator[bytes]:
-    """The bytes [start, end) of an object, chunk by chunk, each checked
-    before it is yielded. ``read_chunk(index)`` returns chunk ``index``."""
-    first, last = start // CHUNK, (end - 1) // CHUNK
-    for index in range(first, last + 1):
-        data = read_chunk(index)
-        if zlib.crc32(data) != crcs[index]:
-            raise ChunkMismatch(index)
-        low = start - index * CHUNK if index == first else 0
-        high = end - index * CHUNK if index == last else len(data)
-        yield data[low:high] if (low, high) != (0, len(data)) else data
+def verified_spans(read_span: Callable[[int, int], bytes], crcs: array.array[int], size: int,
+                   start: int, end: int, span: int) -> Iterator[bytes]:
+    """The bytes [start, end) of an object of ``size`` bytes.
+
+    ``read_span(offset, length)`` reads whole chunks, ``span`` bytes (at
+    least one chunk) at a time; every chunk of a span is checked before
+    any of the span is yielded. A bad chunk raises ChunkMismatch once the
+    good chunks before it are out."""
+    step = max(1, span // CHUNK) * CHUNK
+    stop = min(size, -(-end // CHUNK) * CHUNK)  # the end of the last chunk needed
+    offset = start - start % CHUNK
+    while offset < end:
+        length = min(step, stop - offset)
+        data = read_span(offset, length)
+        good = _good_prefix(data, length, crcs, offset // CHUNK)
+        low, high = max(start - offset, 0), min(end - offset, good)
+        if low < high:
+            yield data if (low, high) == (0, len(data)) else data[low:high]
+        if good < length:
+            raise ChunkMismatch((offset + good) // CHUNK)
+        offset += length
+
+
+def _good_prefix(data: bytes, length: int, crcs: array.array[int], first: int) -> int:
+    """How many bytes of ``data`` (chunks ``first`` on, ``length`` bytes
+    expected) come before the first chunk that is short or fails its crc."""
+    view = memoryview(data)
+    for at in range(0, length, CHUNK):
+        chunk = view[at:at + CHUNK]
+        if len(chunk) != min(CHUNK, length - at) or zlib.crc32(chunk) != crcs[first + at // CHUNK]:
+            return at
+    return length

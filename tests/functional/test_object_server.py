@@ -166,3 +166,51 @@ def test_a_range_past_the_end_is_416(server: ObjectServer) -> None:
                                            headers={"Range": "bytes=1-2,4-5"})
     assert status == 206 and headers["Content-Type"].startswith("multipart/byteranges")
     assert b"Content-Range: bytes 1-2/10" in body and b"Content-Range: bytes 4-5/10" in body
+
+
+MIB = 1024 * 1024
+CHUNK = 64 * 1024
+
+
+def test_a_big_odd_sized_object_and_its_ranges_over_http(server: ObjectServer) -> None:
+    body = os.urandom(5 * MIB + 777)
+    etag = hashlib.md5(body).hexdigest()
+    status, headers, _ = server.request("PUT", "/sda/4/a/c/big", body, {
+        "X-Timestamp": stamp(), "Content-Type": "a/b", "ETag": etag})
+    assert (status, headers["ETag"]) == (201, etag)
+    status, headers, got = server.request("GET", "/sda/4/a/c/big")
+    assert (status, headers["Content-Length"], headers["ETag"]) == (200, str(len(body)), etag)
+    assert got == body
+    for start, end in [(MIB - 1, MIB + 1), (CHUNK - 2, 3 * MIB + CHUNK + 2),
+                       (4 * MIB + 5, len(body))]:
+        status, _, got = server.request("GET", "/sda/4/a/c/big",
+                                        headers={"Range": f"bytes={start}-{end - 1}"})
+        assert (status, got) == (206, body[start:end])
+    status, headers, got = server.request("GET", "/sda/4/a/c/big",
+                                          headers={"Range": f"bytes=0-0,{2 * MIB - 1}-{2 * MIB}"})
+    assert status == 206 and int(headers["Content-Length"]) == len(got)
+    assert body[2 * MIB - 1:2 * MIB + 1] in got
+
+
+def test_rot_past_the_first_megabyte_cuts_the_body_short_and_quarantines(
+        server: ObjectServer) -> None:
+    body = os.urandom(3 * MIB + 12345)
+    server.request("PUT", "/sda/4/a/c/rot", body, {"X-Timestamp": stamp(),
+                                                   "Content-Type": "a/b"})
+    (data_file,) = (server.devices / "sda" / "objects").rglob("*.data")
+    bad = 2 * MIB + 5 * CHUNK + 100
+    with open(data_file, "r+b") as handle:
+        handle.seek(bad)
+        handle.write(bytes([body[bad] ^ 1]))
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/sda/4/a/c/rot")
+    response = conn.getresponse()
+    assert response.status == 200
+    began = time.monotonic()
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        response.read()
+    conn.close()
+    assert time.monotonic() - began < 5  # the server hung up; no read timeout
+    assert cut.value.partial == body[:bad - bad % CHUNK]  # good chunks, never the bad one
+    assert server.request("GET", "/sda/4/a/c/rot")[0] == 404
+    assert list((server.devices / "sda" / "quarantined" / "objects").rglob("*.data"))

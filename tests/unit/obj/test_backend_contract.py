@@ -42,6 +42,19 @@ def test_put_then_open_and_read(manager: Any) -> None:
     assert b"".join(df.read(info, 6, 9)) == b"wor"
 
 
+def test_bodies_of_several_megabytes_and_their_ranges(manager: Any) -> None:
+    body = bytes(range(256)) * (9 * 4096) + b"tail"  # 9 MiB and 4 bytes
+    df = manager.get("sda", 5, "a", "c", "o")
+    with df.create(len(body)) as writer:
+        for start in range(0, len(body), 100_000):
+            writer.write(body[start:start + 100_000])
+        writer.commit({"X-Timestamp": Timestamp(1000).internal, "Content-Type": "a/b"})
+    info = df.open()
+    assert (info.content_length, info.etag) == (len(body), hashlib.md5(body).hexdigest())
+    assert b"".join(df.read(info)) == body
+    assert b"".join(df.read(info, 2**20 - 3, 2 * 2**20 + 3)) == body[2**20 - 3:2 * 2**20 + 3]
+
+
 def test_newest_wins_and_tombstones_hide(manager: Any) -> None:
     now = Timestamp.now()
     df = manager.get("sda", 5, "a", "c", "o")

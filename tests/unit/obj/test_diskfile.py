@@ -189,6 +189,48 @@ def test_rot_is_never_served(manager: DiskFileManager, devices: Path) -> None:
     assert df.name_hash[-3:] in (devices / "sda" / "objects" / "3" / "hashes.invalid").read_text()
 
 
+def test_reads_come_in_whole_chunks_of_disk_chunk_size(devices: Path) -> None:
+    manager = DiskFileManager(str(devices), hasher=HASHER, disk_chunk_size=4 * CHUNK + 100)
+    body = os.urandom(10 * CHUNK + 7)
+    df = manager.get("sda", 3, "a", "c", "o")
+    put(df, body, 1000)
+    info = df.open()
+    assert [len(p) for p in df.read(info)] == [4 * CHUNK, 4 * CHUNK, 2 * CHUNK + 7]
+    # a span starts at the chunk holding the range's first byte
+    assert [len(p) for p in df.read(info, CHUNK + 5, 9 * CHUNK - 3)] == [
+        4 * CHUNK - 5, 4 * CHUNK - 3]
+    for start in (0, 1, CHUNK - 1, CHUNK, 4 * CHUNK - 1, 4 * CHUNK, 8 * CHUNK + 3):
+        for end in (start + 1, start + CHUNK, start + 4 * CHUNK + 1, len(body)):
+            assert read_all(df, start, end) == body[start:end], (start, end)
+
+
+def test_rot_in_a_later_span_serves_the_good_chunks_before_it(devices: Path) -> None:
+    manager = DiskFileManager(str(devices), hasher=HASHER, disk_chunk_size=4 * CHUNK)
+    body = os.urandom(10 * CHUNK + 7)
+    df = manager.get("sda", 3, "a", "c", "o")
+    put(df, body, 1000)
+    data_file = Path(df.hash_dir) / (Timestamp(1000).internal + ".data")
+    with open(data_file, "r+b") as handle:  # chunk 6: mid-way through the second span
+        handle.seek(6 * CHUNK + 9)
+        handle.write(bytes([body[6 * CHUNK + 9] ^ 0x80]))
+    served = []
+    with pytest.raises(DiskFileQuarantined, match="chunk 6"):
+        for piece in df.read(df.open(), CHUNK + 1):
+            served.append(piece)
+    assert b"".join(served) == body[CHUNK + 1:6 * CHUNK]
+    with pytest.raises(DiskFileNotFound):
+        df.open()
+
+
+def test_a_file_cut_short_after_open_is_quarantined_on_read(manager: DiskFileManager) -> None:
+    df = manager.get("sda", 3, "a", "c", "o")
+    put(df, os.urandom(2 * CHUNK), 1000)
+    info = df.open()
+    os.truncate(Path(df.hash_dir) / (Timestamp(1000).internal + ".data"), 2 * CHUNK + 5)
+    with pytest.raises(DiskFileQuarantined, match="checksum table"):
+        b"".join(df.read(info))
+
+
 def test_a_truncated_file_is_quarantined_on_open(manager: DiskFileManager) -> None:
     df = manager.get("sda", 3, "a", "c", "o")
     put(df, os.urandom(1000), 1000)

@@ -5,6 +5,7 @@ import hashlib
 import logging
 import os
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from objstore.common.http import Request, wsgi_app
 from objstore.common.timestamp import Timestamp
 from objstore.obj.diskfile import DiskFileManager
+from objstore.obj.exceptions import DiskFileQuarantined
 from objstore.obj.integrity import CHUNK
 from objstore.obj.server import ObjectController, ObjectServerConfig
 from ring.hashing import PathHasher
@@ -23,13 +25,19 @@ from ...fakes.recording_server import RecordingServer, recording_server
 PATH = "/sda/7/AUTH_a/c/photos/cat.jpg"
 
 
+def make_app(devices: Path, offload: Any = None, **options: Any) -> Any:
+    (devices / "sda").mkdir(exist_ok=True)
+    conf = ObjectServerConfig(devices=str(devices), mount_check=False, **options)
+    manager = DiskFileManager(str(devices), hasher=PathHasher("pre", "suf"),
+                              disk_chunk_size=conf.disk_chunk_size)
+    offloading = {} if offload is None else {"offload": offload}
+    controller = ObjectController(conf, logging.getLogger("test"), manager, **offloading)
+    return wsgi_app(controller, logging.getLogger("test"))
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Any:
-    (tmp_path / "sda").mkdir()
-    conf = ObjectServerConfig(devices=str(tmp_path), mount_check=False)
-    manager = DiskFileManager(str(tmp_path), hasher=PathHasher("pre", "suf"))
-    return wsgi_app(ObjectController(conf, logging.getLogger("test"), manager),
-                    logging.getLogger("test"))
+    return make_app(tmp_path)
 
 
 def call(app: Any, method: str, path: str = PATH, body: bytes | None = None,
@@ -186,6 +194,30 @@ def test_expiry(app: Any) -> None:
     assert call(app, "GET").status_int == 404
 
 
+def serve(app: Any, **headers: str) -> tuple[list[str], bytes, Exception | None]:
+    """Status lines, the body as served and what cut it short, if anything
+    (the WSGI server drops the connection on it)."""
+    statuses: list[str] = []
+    environ = Request.blank(PATH, headers={k.replace("_", "-"): v
+                                           for k, v in headers.items()}).environ
+    served = bytearray()
+    try:
+        for piece in app(environ, lambda status, headers, *exc: statuses.append(status)):
+            served += piece
+    except DiskFileQuarantined as err:
+        return statuses, bytes(served), err
+    return statuses, bytes(served), None
+
+
+def flip_byte(devices: Path, offset: int) -> None:
+    data_file = next((devices / "sda" / "objects").rglob("*.data"))
+    with open(data_file, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x10]))
+
+
 def test_rot_stops_the_response_and_quarantines(app: Any, tmp_path: Path) -> None:
     body = os.urandom(3 * CHUNK)
     put(app, body)
@@ -193,13 +225,114 @@ def test_rot_stops_the_response_and_quarantines(app: Any, tmp_path: Path) -> Non
     with open(data_file, "r+b") as handle:
         handle.seek(CHUNK + 1)
         handle.write(b"\x00\x01")
-    statuses: list[str] = []
-    environ = Request.blank(PATH).environ
-    served = b"".join(app(environ, lambda status, headers, *exc: statuses.append(status)))
-    assert statuses == ["200 OK"]
+    statuses, served, cut = serve(app)
+    assert statuses == ["200 OK"] and cut is not None
     assert served == body[:CHUNK]  # cut short: never the bad chunk
     assert call(app, "GET").status_int == 404
     assert list((tmp_path / "sda" / "quarantined" / "objects").iterdir())
+
+
+MIB = 1024 * 1024
+BIG = 3 * MIB + 12345  # ends mid-chunk, past three 1 MiB batches
+
+
+class CountingOffload:
+    """Trips to the disk thread pool, run inline."""
+
+    def __init__(self) -> None:
+        self.trips = 0
+
+    def __call__(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        self.trips += 1
+        return func(*args, **kwargs)
+
+
+def test_a_big_put_of_an_odd_size_stores_exactly_its_bytes(tmp_path: Path) -> None:
+    trips = CountingOffload()
+    app = make_app(tmp_path, trips)
+    body = os.urandom(BIG)
+    etag = hashlib.md5(body).hexdigest()
+    created = put(app, body, ETag=etag, X_Object_Meta_Size="big")
+    assert (created.status_int, created.headers["ETag"]) == (201, etag)
+    assert trips.trips == 1 + 1 + 4 + 1  # find, create, a write per MiB begun, commit
+    data_file = next((tmp_path / "sda" / "objects").rglob("*.data"))
+    with open(data_file, "rb") as handle:
+        assert handle.read(BIG) == body
+        table = handle.read(4 * (-(-BIG // CHUNK)))
+    assert [int.from_bytes(table[i:i + 4], "big") for i in range(0, len(table), 4)] == [
+        zlib.crc32(body[at:at + CHUNK]) for at in range(0, BIG, CHUNK)]
+    head = call(app, "HEAD")
+    assert (head.headers["Content-Length"], head.headers["ETag"]) == (str(BIG), etag)
+    assert head.headers["X-Object-Meta-Size"] == "big"
+    trips.trips = 0
+    assert call(app, "GET").body == body
+    assert trips.trips == 1 + 3 + 1  # open with the first MiB, three more, the end
+
+
+@pytest.mark.parametrize("size", [4096, MIB])
+def test_a_body_up_to_one_batch_is_stored_and_served_in_one_trip(tmp_path: Path,
+                                                                 size: int) -> None:
+    trips = CountingOffload()
+    app = make_app(tmp_path, trips)
+    body = os.urandom(size)
+    assert put(app, body).status_int == 201
+    assert trips.trips == 2  # find, then receive-and-store
+    trips.trips = 0
+    assert call(app, "GET").body == body
+    assert trips.trips == 1  # open and read
+
+
+def test_a_big_put_with_a_wrong_etag_is_422_and_leaves_nothing(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    assert put(app, os.urandom(BIG), ETag="0" * 32).status_int == 422
+    assert put(app, os.urandom(MIB), ETag="0" * 32).status_int == 422  # one trip's worth
+    assert call(app, "GET").status_int == 404
+    assert os.listdir(tmp_path / "sda" / "tmp") == []
+
+
+EDGES = [
+    (0, 1), (CHUNK - 1, CHUNK + 1), (MIB - 1, MIB + 1), (MIB - CHUNK - 3, 2 * MIB + 5),
+    (MIB, 2 * MIB), (2 * MIB + 7, 3 * MIB - 7), (3 * MIB - 1, BIG), (5, BIG - 5), (0, BIG),
+]
+
+
+@pytest.mark.parametrize("disk_chunk_size", [CHUNK, 3 * CHUNK + 1, MIB])
+def test_ranges_across_chunks_and_batches_are_exact(tmp_path: Path,
+                                                    disk_chunk_size: int) -> None:
+    app = make_app(tmp_path, disk_chunk_size=disk_chunk_size)
+    body = os.urandom(BIG)
+    put(app, body)
+    for start, end in EDGES:
+        got = call(app, "GET", Range=f"bytes={start}-{end - 1}")
+        assert got.status_int == 206 and got.body == body[start:end], (start, end)
+    ranges = ",".join(f"{start}-{end - 1}" for start, end in EDGES[1:4])
+    got = call(app, "GET", Range=f"bytes={ranges}")
+    boundary = got.headers["Content-Type"].split("=", 1)[1].encode()
+    parts = got.body.split(b"--" + boundary)[1:-1]
+    assert [part.split(b"\r\n\r\n", 1)[1][:-2] for part in parts] == [
+        body[start:end] for start, end in EDGES[1:4]]
+
+
+BAD = 2 * MIB + 5 * CHUNK + 100  # in chunk 37, mid-way through the third batch
+
+
+@pytest.mark.parametrize(("range_header", "status", "good"), [
+    (None, "200 OK", slice(0, 2 * MIB + 5 * CHUNK)),
+    (f"bytes={MIB + 3}-", "206 Partial Content", slice(MIB + 3, 2 * MIB + 5 * CHUNK)),
+    (f"bytes={BAD - 50}-{BAD + 50}", "206 Partial Content", slice(0, 0)),
+])
+def test_a_flipped_byte_past_the_first_batch_is_never_served(
+        tmp_path: Path, range_header: str | None, status: str, good: slice) -> None:
+    app = make_app(tmp_path)
+    body = os.urandom(BIG)
+    put(app, body)
+    flip_byte(tmp_path, BAD)
+    statuses, served, cut = serve(app, **({"Range": range_header} if range_header else {}))
+    assert statuses == [status] and cut is not None
+    assert served == body[good]  # the good chunks before the bad one, then nothing
+    assert call(app, "GET").status_int == 404
+    (quarantined,) = (tmp_path / "sda" / "quarantined" / "objects").iterdir()
+    assert [p.name.endswith(".data") for p in quarantined.iterdir()] == [True]
 
 
 def test_replicate_returns_suffix_hashes(app: Any) -> None:
