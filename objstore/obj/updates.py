@@ -30,7 +30,7 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
-from objstore.common.http_client import BackendError, request
+from objstore.common.http_client import BackendError, ConnectionPool, request
 from objstore.common.named_nodes import NamedNode, named_nodes
 from objstore.common.timestamp import Timestamp
 
@@ -60,12 +60,13 @@ def update_headers(op: str, timestamp: Timestamp, metadata: Mapping[str, Any],
 
 def send_update(node: NamedNode, op: str, account: str, container: str, obj: str,
                 headers: Mapping[str, str], *, connect_timeout: float,
-                read_timeout: float) -> bool:
+                read_timeout: float, pool: ConnectionPool | None = None) -> bool:
     """True when the container server took the update (2xx)."""
     path = f"/{node.device}/{node.partition}/{account}/{container}/{obj}"
     try:
         status, _, _ = request(node.host, node.port, op, path, dict(headers),
-                               connect_timeout=connect_timeout, read_timeout=read_timeout)
+                               connect_timeout=connect_timeout, read_timeout=read_timeout,
+                               pool=pool)
     except (BackendError, ValueError):
         return False
     return 200 <= status < 300
