@@ -115,11 +115,10 @@ class Timestamp:
     def __init__(self, value: Timestamp | float | str, offset: int = 0, delta: int = 0) -> None:
         raw, base_offset = _parse(value)
         raw += delta
-        shown = _show(value) + (f" with delta {delta}" if delta else "")
-        if raw < 0:
-            raise InvalidTimestamp(f"timestamp {shown} is negative")
-        if raw >= _MAX_RAW:
-            raise InvalidTimestamp(f"timestamp {shown} is too large (must be below 10000000000)")
+        if raw < 0 or raw >= _MAX_RAW:  # the message only when needed: this is a hot path
+            shown = _show(value) + (f" with delta {delta}" if delta else "")
+            raise InvalidTimestamp(f"timestamp {shown} is negative" if raw < 0 else
+                                   f"timestamp {shown} is too large (must be below 10000000000)")
         if offset < 0 or base_offset + offset > _MAX_OFFSET:
             raise InvalidTimestamp(
                 f"timestamp offset {base_offset + offset} is out of range 0..{_MAX_OFFSET}")

@@ -56,6 +56,10 @@ TABLE_CRC_KEY = "X-Objstore-Table-Crc"
 # (about 90 us of CPU) is a small share of it, small enough to hold one
 # per request in flight.
 DISK_CHUNK_SIZE = 1024 * 1024
+# Objects larger than this leave the page cache once they are on disk (as
+# Swift's keep_cache_size): gigabytes of cold uploads would otherwise fill
+# it, and every later write would pay to reclaim pages before copying.
+KEEP_CACHE_SIZE = 5 * 1024 * 1024
 
 
 def _fsync(fd: int) -> None:
@@ -201,8 +205,11 @@ class DiskFile:
         end = info.content_length if end is None else min(end, info.content_length)
         if start >= end:
             return
+        big = info.content_length > KEEP_CACHE_SIZE
         with open(info.data_path, "rb") as handle:
             fd = handle.fileno()
+            if big:  # larger read-ahead; and the pages go once read (see KEEP_CACHE_SIZE)
+                os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_SEQUENTIAL)
             crcs = self._chunk_table(fd, info)
             try:
                 yield from verified_spans(lambda offset, length: os.pread(fd, length, offset),
@@ -210,6 +217,9 @@ class DiskFile:
                                           self.manager.disk_chunk_size)
             except ChunkMismatch as err:
                 self.quarantine(str(err))
+            finally:
+                if big:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
     def _chunk_table(self, fd: int, info: ObjectInfo) -> array.array[int]:
         expected = table_length(info.content_length)
@@ -372,6 +382,8 @@ class DiskFileWriter:
         try:
             write_metadata(self.fd, full, self.size + len(table))
             self.diskfile._commit(self.fd, self.temp_path, layout.file_name(timestamp, ".data"))
+            if self.size > KEEP_CACHE_SIZE:  # clean after the fsync: dropped at once
+                os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
         except OSError as err:
             if _no_space(err):
                 raise DiskFileNoSpace(f"device full: {err.strerror}") from None
