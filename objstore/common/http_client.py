@@ -365,10 +365,17 @@ class BackendConnection:
 
     def send_request(self, method: str, path: str, headers: Mapping[str, str], *,
                      query: str | None = None, body_length: int | None = None,
-                     chunked: bool = False, expect_continue: bool = False) -> None:
+                     chunked: bool = False, expect_continue: bool = False,
+                     body: bytes | None = None) -> None:
         """Connect and send the request head. ``path`` is unquoted (it is
         quoted here); ``query`` is already encoded. A body then follows by
-        ``send`` and ``finish``: ``body_length`` bytes, or chunks."""
+        ``send`` and ``finish``: ``body_length`` bytes, or chunks; or, small
+        and whole, as ``body``, in the same write as the head."""
+        if body is not None:
+            if chunked or expect_continue or body_length not in (None, len(body)):
+                raise ValueError("a body sent with the head has its own length, "
+                                 "no chunks and no 100-continue")
+            body_length = len(body)
         if self._wire is not None or self._closed:
             raise RuntimeError(f"{self.where}: one request per connection")
         if not _TOKEN.fullmatch(method):
@@ -400,6 +407,8 @@ class BackendConnection:
         if "connection" not in lowered and self.pool is None:
             head.append(b"Connection: close\r\n")
         head.append(b"\r\n")
+        if body:
+            head.append(body)
         self._closed = True  # until connected: a failed connection is not tried again
         pooled = self.pool.take(self.host, self.port) if self.pool is not None else None
         self._reused = pooled is not None
@@ -409,7 +418,9 @@ class BackendConnection:
         self.method = method
         self._chunked = chunked
         self._body_left = body_length
-        self._finished = not chunked and not body_length
+        self._finished = not chunked and (not body_length or body is not None)
+        if body is not None:
+            self._body_left = 0
         self._expecting = expect_continue
         try:
             self._guarded(lambda wire: wire.sendall(self._head, self.read_timeout,
@@ -721,9 +732,7 @@ def _request_once(host: str, port: int, method: str, path: str, headers: Mapping
         sized = bool(body) or method not in _NO_BODY_METHODS
         try:
             conn.send_request(method, path, headers, query=query,
-                              body_length=len(body) if sized else None)
-            conn.send(body)
-            conn.finish()
+                              body=body if sized else None)
             response = conn.getresponse()
         except BackendError as err:
             # a pooled socket closed by the server may fail on the body, too;

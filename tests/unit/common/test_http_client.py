@@ -457,3 +457,13 @@ def test_green_threads_under_eventlet(backend: FakeBackend, unaccepting_port: in
                                  + ["WriteTimeout", "ConnectTimeout"])
     assert report["seconds"] < 2.0  # one after another would take over 2.3
     assert sorted(backend.objects[f"/green/{i}"] for i in range(3)) == [b"abcdef"] * 3
+
+
+def test_a_small_body_goes_with_the_head(backend: FakeBackend) -> None:
+    with connect(backend.port) as conn:
+        conn.send_request("PUT", "/sda/1/a/c/small", {}, body=b"all at once")
+        assert conn.getresponse().status == 201
+    assert backend.objects["/sda/1/a/c/small"] == b"all at once"
+    with connect(backend.port) as conn:
+        with pytest.raises(ValueError):
+            conn.send_request("PUT", "/sda/1/a/c/o", {}, body=b"x", chunked=True)
