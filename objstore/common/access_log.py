@@ -18,7 +18,8 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from objstore.common.http import WSGIApp
+
 # Characters a quoted field keeps as they are: none of them is a space,
 # a quote, a control character or non-ASCII, so a field stays one field.
 FIELD_SAFE = "/:@!$&'()*+,;=-._~%?"

@@ -47,6 +47,12 @@ def option(default: Any, help: str, *, minimum: float | None = None,
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def is_true(text: str | None) -> bool:
+    """Whether a header value says yes (the same words as a true option);
+    anything else, or nothing, is no."""
+    return (text or "").strip().lower() in _TRUE
+
+
 def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in _TRUE:

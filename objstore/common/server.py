@@ -34,8 +34,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from objstore.common.access_log import AccessLog, WSGIApp
+from objstore.common.access_log import AccessLog
 from objstore.common.config import ConfigError, ConfigFile, option
+from objstore.common.http import WSGIApp
 from objstore.common.logs import LEVELS, get_logger
 from objstore.common.policies import ClusterConfig, load_cluster_config
 from ring.hashing import set_hash_path_secret

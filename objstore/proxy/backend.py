@@ -120,8 +120,7 @@ class Backend:
 def _answer_time(answer: Answer) -> Timestamp | None:
     """When a replica's state was written: its put time for an account or
     container, the data or metadata time for an object (or tombstone)."""
-    headers = dict(answer.headers)
-    lowered = {k.lower(): v for k, v in headers.items()}
+    lowered = {k.lower(): v for k, v in answer.headers.items()}
     for name in ("x-backend-put-timestamp", "x-put-timestamp", "x-backend-timestamp",
                  "x-timestamp"):
         if lowered.get(name):

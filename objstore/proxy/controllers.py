@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from objstore.common import constraints
+from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
@@ -50,7 +51,7 @@ def passed_headers(request: Request, prefixes: tuple[str, ...],
 
 
 def wants_newest(request: Request) -> bool:
-    return request.headers.get("X-Newest", "").strip().lower() in ("true", "yes", "1", "on")
+    return is_true(request.headers.get("X-Newest"))
 
 
 def read(app: ProxyApp, request: Request, ring: Any, part: int, path: str,

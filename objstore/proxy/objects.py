@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from objstore.common import concurrency, constraints
+from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
 from objstore.common.named_nodes import node_headers
@@ -122,8 +123,7 @@ class ObjectController(Controller):
 
     def _content_type(self, request: Request) -> str:
         given = request.headers.get("Content-Type")
-        if given and not request.headers.get("X-Detect-Content-Type", "").lower() in (
-                "true", "yes", "1"):
+        if given and not is_true(request.headers.get("X-Detect-Content-Type")):
             return given
         return mimetypes.guess_type(self.obj)[0] or "application/octet-stream"
 

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from objstore.common.config import ConfigError, ConfigFile
+from objstore.common.http import WSGIApp
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 AppFactory = Callable[[Mapping[str, str], logging.Logger], WSGIApp]
 
 FILTERS: dict[str, str] = {

@@ -23,13 +23,13 @@ from typing import Any
 
 from objstore.common import constraints
 from objstore.common.config import ConfigFile, option
-from objstore.common.http import HTTPError, Request, Response, split_path, wsgi_app
+from objstore.common.http import HTTPError, Request, Response, WSGIApp, split_path, wsgi_app
 from objstore.common.policies import ClusterConfig, StoragePolicy
 from objstore.common.server import Hooks, ServerConfig, install_cluster, run_wsgi_server
 from objstore.proxy import acl
 from objstore.proxy.backend import Backend, Timeouts
 from objstore.proxy.nodes import ErrorLimiter
-from objstore.proxy.pipeline import FILTERS, WSGIApp, build_pipeline
+from objstore.proxy.pipeline import FILTERS, build_pipeline
 from ring.ring import Ring
 
 VERSION = "objstore 0.1.0"

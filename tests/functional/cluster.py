@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ring.builder import RingBuilder
 
+from .exchange import exchange
 from .test_server_runtime import ROOT, free_port, wait_until
 
 USERS = {"test:tester": "testing", "test:tester3": "testing3", "admin:admin": "admin"}
@@ -156,3 +157,23 @@ allow_account_management = true
         return subprocess.run([sys.executable, "-m", "swiftclient.shell", "-A", self.auth_url,
                                "-U", user, "-K", USERS[user], *args],
                               capture_output=True, text=True, timeout=120, cwd=self.root)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """A client command's output, once it has succeeded."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    return str(result.stdout)
+
+
+def token(cluster: Cluster, user: str = "test:tester", key: str = "testing") -> tuple[str, str]:
+    """(X-Auth-Token, X-Storage-Url) for a user of the cluster's tempauth."""
+    status, headers, _ = exchange(cluster.ports["proxy"], "GET", "/auth/v1.0",
+                                  headers={"X-Auth-User": user, "X-Auth-Key": key})
+    assert status == 200
+    return headers.get("X-Auth-Token", ""), headers.get("X-Storage-Url", "")
+
+
+def raw(cluster: Cluster, method: str, path: str, body: bytes = b"",
+        headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request to the cluster's proxy, answered whole."""
+    return exchange(cluster.ports["proxy"], method, path, body, headers, timeout=30)

@@ -1,4 +1,5 @@
-"""Fixtures for functional tests: real storage servers on free ports."""
+"""Fixtures for functional tests: real storage servers on free ports, and
+a small real cluster behind a proxy (tests/functional/cluster.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .cluster import Cluster
 from .storage_servers import StorageServer, running
 
 
@@ -22,3 +24,13 @@ def container_server(tmp_path: Path) -> Iterator[StorageServer]:
 @pytest.fixture
 def object_server(tmp_path: Path) -> Iterator[StorageServer]:
     yield from running("object", tmp_path)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    running = Cluster(tmp_path)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

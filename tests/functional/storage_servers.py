@@ -7,7 +7,6 @@ the ``bin/`` shim runs instead: the same ``main()``.
 """
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+from .exchange import exchange
 from .test_server_runtime import ROOT, free_port, wait_until
 
 
@@ -69,14 +69,7 @@ class StorageServer:
     def request(self, method: str, path: str, body: bytes = b"",
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         """``path`` is text, quoted here as a proxy would send it."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, urllib.parse.quote(path, safe="/?=&"), body=body,
-                         headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
+        return exchange(self.port, method, urllib.parse.quote(path, safe="/?=&"), body, headers)
 
 
 def running(kind: str, tmp_path: Path) -> Iterator[StorageServer]:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster
-from .test_proxy import ok, raw, token
+from .cluster import Cluster, ok, raw, token
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import pytest
 
 from objstore.common.timestamp import Timestamp
 
+from .exchange import exchange
 from .test_server_runtime import free_port, wait_until
 
 COMMAND = shutil.which("objstore-object-server")
@@ -50,13 +51,7 @@ class ObjectServer:
 
     def request(self, method: str, path: str, body: bytes = b"",
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
+        return exchange(self.port, method, path, body, headers)
 
 
 @pytest.fixture

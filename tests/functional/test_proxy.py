@@ -2,53 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    running = Cluster(tmp_path)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
-
-
-def ok(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == 0, result.stdout + result.stderr
-    return str(result.stdout)
-
-
-def token(cluster: Cluster, user: str = "test:tester", key: str = "testing") -> tuple[str, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", cluster.ports["proxy"], timeout=10)
-    try:
-        conn.request("GET", "/auth/v1.0", headers={"X-Auth-User": user, "X-Auth-Key": key})
-        response = conn.getresponse()
-        response.read()
-    finally:
-        conn.close()
-    assert response.status == 200
-    return response.getheader("X-Auth-Token") or "", response.getheader("X-Storage-Url") or ""
-
-
-def raw(cluster: Cluster, method: str, path: str, body: bytes = b"",
-        headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", cluster.ports["proxy"], timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
+from .cluster import Cluster, ok, raw, token
 
 
 def test_the_swift_cli_works_unchanged(cluster: Cluster, tmp_path: Path) -> None:

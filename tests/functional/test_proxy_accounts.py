@@ -1,23 +1,7 @@
 """Who may manage accounts and see their secrets, and X-Newest, on a real cluster."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from .cluster import Cluster
-from .test_proxy import raw, token
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    running = Cluster(tmp_path)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
+from .cluster import Cluster, raw, token
 
 
 def test_only_reseller_admins_manage_accounts(cluster: Cluster) -> None:

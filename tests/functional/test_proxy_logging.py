@@ -4,26 +4,12 @@ from __future__ import annotations
 import http.client
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from .cluster import Cluster
-from .test_proxy import raw, token
+from .cluster import Cluster, raw, token
 from .test_server_runtime import free_port, wait_until
 
 ACCESS = " objstore.proxy-server.proxy-access["
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    running = Cluster(tmp_path)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
 
 
 def access_lines(cluster: Cluster, trans_id: str) -> list[list[str]]:

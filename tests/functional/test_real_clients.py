@@ -6,23 +6,9 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from .cluster import USERS, Cluster
-from .test_proxy import ok
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    running = Cluster(tmp_path)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
+from .cluster import USERS, Cluster, ok
 
 
 def make_tree(root: Path, files: int) -> dict[str, str]:

@@ -15,9 +15,8 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from objstore.common.http import error_response, new_trans_id
+from objstore.common.http import error_response, new_trans_id, WSGIApp
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 TRANS_ID = "objstore.trans_id"
 
 

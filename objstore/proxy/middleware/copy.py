@@ -36,10 +36,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from objstore.common.config import is_true
 from objstore.common.constraints import DEFAULT_CONSTRAINTS
-from objstore.common.http import HTTPError, error_response, new_trans_id, text_to_wsgi
+from objstore.common.http import error_response, HTTPError, new_trans_id, text_to_wsgi, WSGIApp
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Path = tuple[str, str, str]  # account, container, object (text)
 
 # What the copy takes from the source besides the body: the settings
@@ -56,7 +56,6 @@ DROPPED = ("HTTP_RANGE", "HTTP_IF_", "HTTP_ETAG", "HTTP_EXPECT", "HTTP_TRANSFER_
            "HTTP_X_OBJECT_META_", "HTTP_X_REMOVE_OBJECT_META_", "HTTP_X_DELETE_",
            "HTTP_X_NEWEST", "HTTP_CACHE_CONTROL", "HTTP_EXPIRES", "CONTENT_TYPE",
            "CONTENT_LENGTH", "RAW_PATH_INFO", "REQUEST_URI", "headers_raw", "webob.")
-TRUE = ("true", "1", "yes", "on", "t", "y")
 ERROR_BODY_LIMIT = 65536
 
 
@@ -140,10 +139,6 @@ def request_headers(environ: Mapping[str, Any]) -> list[tuple[str, str]]:
              if key.startswith("HTTP_")]
     content_type = client_content_type(environ)
     return found if content_type is None else [*found, ("content-type", content_type)]
-
-
-def is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in TRUE
 
 
 # -- the destination's headers -----------------------------------------------

@@ -56,8 +56,8 @@ from objstore.common.config import ConfigError, build, option
 from objstore.common.logs import get_logger
 from objstore.proxy.middleware.catch_errors import TRANS_ID
 from objstore.proxy.pipeline import split_options
+from objstore.common.http import WSGIApp
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SECTION = "filter:proxy_logging"
 TOKENS = frozenset({"x-auth-token", "x-storage-token", "x-service-token"})
 SECRETS = frozenset({"x-auth-key", "x-storage-pass", "authorization"})

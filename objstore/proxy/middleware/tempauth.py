@@ -39,13 +39,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from objstore.common.config import build, option
-from objstore.common.http import HTTPError, Request, Response, error_response, wsgi_to_text
+from objstore.common.http import error_response, HTTPError, Request, Response, wsgi_to_text, WSGIApp
 from objstore.proxy import acl
 from objstore.proxy.pipeline import split_options
 from objstore.proxy.tokens import Identity, TokenSigner
 from objstore.proxy.users import User, authenticate, identity_groups, parse_users
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 AUTHORIZE = "objstore.authorize"
 IDENTITY = "objstore.identity"
 OWNER = "objstore.owner"      # set by authorize: may this token set owner headers
