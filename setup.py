@@ -14,6 +14,7 @@ setup(
         "eventlet>=0.36",
         "greenlet>=3.0",
         "msgpack>=1.0",
+        "netifaces-plus>=0.12",
         "webob>=1.8",
     ],
     extras_require={
@@ -27,6 +28,7 @@ setup(
             "objstore-container-server = objstore.container.server:main",
             "objstore-account-server = objstore.account.server:main",
             "objstore-aio = objstore.aio:main",
+            "objstore-object-auditor = objstore.obj.auditor:main",
         ],
     },
 )

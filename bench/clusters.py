@@ -146,7 +146,7 @@ class ObjstoreCluster:
         command = shutil.which("objstore-aio")
         args = ([command] if command else [sys.executable, "-m", "objstore.aio"])
         done = subprocess.run([*args, "start", "--data-dir", str(self.data_dir),
-                               "--port", str(self.port), "--detach"],
+                               "--port", str(self.port), "--detach", "--no-daemons"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._note_pids()  # whatever started, so that stop() finds it
         if done.returncode != 0:

@@ -1,9 +1,15 @@
-"""objstore-aio's commands: start, stop, status.
+"""objstore-aio's commands: start, stop, status, once.
+
+``start`` runs every node's daemons (``layout.DAEMONS``) beside its
+servers, once the servers answer; ``once`` runs one pass of the named
+daemons (all by default) on every node, nodes in parallel and daemons
+one after the other in the order given, whether the cluster runs or not.
 
 Exit codes: 0 done; 1 a warning (start: the proxy is not installed, so
 only the storage servers run; stop: a server had to be killed; status:
-not every server is up); 2 an error, one line on stderr (a port in use,
-a server that would not start: then nothing is left running).
+not every server is up or a daemon is not running; once: a pass did not
+go through cleanly); 2 an error, one line on stderr (a port in use, a
+server that would not start: then nothing is left running).
 """
 from __future__ import annotations
 
@@ -17,15 +23,19 @@ from pathlib import Path
 from typing import Any, Final
 
 from objstore.aio import processes
-from objstore.aio.files import USERS, configured_servers, prepare
+from objstore.aio.files import USERS, add_daemon_sections, configured_servers, prepare
 from objstore.aio.layout import (
-    DEFAULT_PORT, IP, DataDir, Server, check_port, default_data_dir, plan_servers,
+    DAEMONS, DEFAULT_PORT, IP, DaemonProcess, DataDir, Server, check_port, default_data_dir,
+    plan_daemons, plan_servers,
 )
 from objstore.common.config import ConfigError
+from objstore.daemons.recon import read_recon, recon_path
+from objstore.daemons.runner import counts_text
 from ring.exceptions import RingError
 
 START_SECONDS: Final = 60.0
-COMMANDS: Final = ("start", "stop", "status")
+COMMANDS: Final = ("start", "stop", "status", "once")
+Process = Server | DaemonProcess
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str]) -> int:
     args = parse_args(argv)
     data = DataDir(Path(args.data_dir).expanduser().resolve())
-    command = {"start": start, "stop": stop, "status": status}[args.command]
+    command = {"start": start, "stop": stop, "status": status, "once": once}[args.command]
     try:
         return command(data, args)
     except (ConfigError, RingError, OSError) as err:
@@ -49,7 +59,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", metavar="{start,stop,status}")
     helps = {"start": "set up (first time) and start the cluster; the default command",
              "stop": "stop a cluster started with --detach (or from another terminal)",
-             "status": "each server: pid, port and whether it answers"}
+             "status": "each server: pid, port and whether it answers",
+             "once": "run one pass of the named daemons on every node and return "
+                     f"(default: all of {', '.join(DAEMONS)})"}
     for name in COMMANDS:
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
         sub.add_argument("--data-dir", metavar="DIR", default=str(default_data_dir()),
@@ -62,6 +74,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                   "port + 1000 to port + 1032")
             sub.add_argument("--detach", action="store_true",
                              help="return once the cluster answers, leaving it running")
+            sub.add_argument("--no-daemons", action="store_true",
+                             help="the servers only, no background daemons (for benchmarks)")
+        if name == "once":
+            sub.add_argument("daemons", nargs="*", metavar="DAEMON",
+                             help=f"one of {', '.join(DAEMONS)}")
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["start", *argv]  # start is the default command
     return parser.parse_args(argv)
@@ -114,21 +131,23 @@ def start(data: DataDir, args: argparse.Namespace) -> int:
     prepare(data, servers)
     for server in servers:
         data.pid_file(server).unlink(missing_ok=True)  # stale: checked above
-    return launch(data, servers, wanted, missing, args.detach)
+    return launch(data, servers, wanted, missing, args.detach, not args.no_daemons)
 
 
 def launch(data: DataDir, servers: list[Server], wanted: list[Server], missing: list[Server],
-           detach: bool) -> int:
+           detach: bool, daemons: bool = True) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    children: dict[Server, subprocess.Popen[bytes]] = {}
+    children: dict[Process, subprocess.Popen[bytes]] = {}
     detached = False
     try:
         for server in wanted:
             children[server] = processes.spawn(data, server)
-        problem = wait_ready(data, children)
+        problem = wait_ready(data, {server: children[server] for server in wanted})
         if problem:
             return fail(problem)
+        for daemon in plan_daemons(wanted) if daemons else []:
+            children[daemon] = processes.spawn(data, daemon)
         banner(data, servers, missing, detach)
         if detach:
             detached = True
@@ -167,11 +186,11 @@ def wait_ready(data: DataDir, children: dict[Server, subprocess.Popen[bytes]],
     return None
 
 
-def watch(data: DataDir, children: dict[Server, subprocess.Popen[bytes]]) -> bool:
+def watch(data: DataDir, children: dict[Process, subprocess.Popen[bytes]]) -> bool:
     """Until every child is gone: report each that dies. A child whose
     pid file is gone was stopped by ``objstore-aio stop``. Returns False
     when some died on their own."""
-    gone: set[Server] = set()
+    gone: set[Process] = set()
     died = False
     while len(gone) < len(children):
         for server, child in children.items():
@@ -187,7 +206,7 @@ def watch(data: DataDir, children: dict[Server, subprocess.Popen[bytes]]) -> boo
     return not died
 
 
-def ended(data: DataDir, server: Server, child: subprocess.Popen[bytes]) -> str:
+def ended(data: DataDir, server: Process, child: subprocess.Popen[bytes]) -> str:
     """How a child ended, in a few words: its signal, or its status and
     the last line of its log."""
     code = child.returncode
@@ -200,10 +219,10 @@ def ended(data: DataDir, server: Server, child: subprocess.Popen[bytes]) -> str:
     return f"exited with status {code}" + (f": {last}" if last else "")
 
 
-def shut_down(data: DataDir, children: dict[Server, subprocess.Popen[bytes]]) -> None:
-    """The proxy first (it may finish requests with the storage servers),
-    then the storage servers; pid files go first so no watcher reports
-    these exits as deaths."""
+def shut_down(data: DataDir, children: dict[Process, subprocess.Popen[bytes]]) -> None:
+    """The proxy and the daemons first (they may finish work with the
+    storage servers), then the storage servers; pid files go first so no
+    watcher reports these exits as deaths."""
     for server in children:
         data.pid_file(server).unlink(missing_ok=True)
     for front in (True, False):
@@ -237,6 +256,7 @@ def banner(data: DataDir, servers: list[Server], missing: list[Server], detached
         f"  swift -A {auth} -U {account}:{user} -K {key} stat\n"
         f"  others:    {others}\n"
         f"  storage:   {nodes}\n"
+        f"  daemons:   {', '.join(DAEMONS)} on every node; a pass now: objstore-aio once\n"
         f"  logs:      {data.log}\n"
         f"  stop:      {stop_hint}")
 
@@ -254,8 +274,9 @@ def stop(data: DataDir, args: argparse.Namespace) -> int:
     servers = _set_up(data)
     if servers is None:
         return 2
-    pids: dict[Server, int] = {}
-    for server in servers:
+    pids: dict[Process, int] = {}
+    processes_of: list[Process] = [*servers, *plan_daemons(servers)]
+    for server in processes_of:
         pid = processes.running_pid(data, server)
         data.pid_file(server).unlink(missing_ok=True)
         if pid is not None:
@@ -267,7 +288,9 @@ def stop(data: DataDir, args: argparse.Namespace) -> int:
     for front in (True, False):
         killed += processes.stop_groups(
             [pid for server, pid in pids.items() if server.is_storage != front])
-    say(f"objstore-aio: stopped {len(pids)} servers under {data.root}")
+    daemons = sum(isinstance(server, DaemonProcess) for server in pids)
+    say(f"objstore-aio: stopped {len(pids) - daemons} servers "
+        f"{f'and {daemons} daemons ' if daemons else ''}under {data.root}")
     if killed:
         names = [server.name for server, pid in pids.items() if pid in killed]
         say(f"objstore-aio: killed {', '.join(names)} after {processes.STOP_SECONDS:g} s",
@@ -294,4 +317,61 @@ def status(data: DataDir, args: argparse.Namespace) -> int:
         else:
             state = "not answering"
         say(f"  {server.name:<20} {pid or '-':>8} {server.port:>6}  {state}")
-    return 0 if up == len(servers) else 1
+    daemons = plan_daemons(servers)
+    running = 0
+    for daemon in daemons:
+        pid = processes.read_pid(data.pid_file(daemon))
+        if pid is None:
+            state = "stopped"
+        elif not processes.is_server(pid, data.conf(daemon)):
+            state = f"dead (see {data.log_file(daemon)})"
+        else:
+            state, running = "running", running + 1
+        say(f"  {daemon.name:<20} {pid or '-':>8} {'-':>6}  {state}")
+    return 0 if up == len(servers) and running == len(daemons) else 1
+
+
+# -- once ---------------------------------------------------------------------------
+
+def once(data: DataDir, args: argparse.Namespace) -> int:
+    servers = _set_up(data)
+    if servers is None:
+        return 2
+    unknown = [name for name in args.daemons if name not in DAEMONS]
+    if unknown:
+        return fail(f"no daemon {unknown[0]!r} (there are: {', '.join(DAEMONS)})")
+    for server in servers:
+        if server.is_storage:
+            add_daemon_sections(data, server)  # a directory set up before the daemon
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    worst = 0
+    for name in args.daemons or list(DAEMONS):
+        daemons = plan_daemons(servers, [name])
+        children = {daemon: processes.spawn(data, daemon, once=True) for daemon in daemons}
+        try:
+            for child in children.values():
+                child.wait()
+        except KeyboardInterrupt:
+            say("objstore-aio: stopping the passes")
+            processes.stop_groups([child.pid for child in children.values()],
+                                  children=list(children.values()))
+            return 1
+        for daemon, child in children.items():
+            say(pass_summary(data, daemon, child.returncode))
+            worst = max(worst, child.returncode if child.returncode in (0, 1) else 2)
+    return worst
+
+
+def pass_summary(data: DataDir, daemon: DaemonProcess, code: int) -> str:
+    """One line: what the daemon's pass did, from its node's recon cache."""
+    server_type = DAEMONS[daemon.daemon][0]
+    entry = read_recon(recon_path(str(data.recon(daemon.node)), server_type)).get(
+        daemon.daemon, {})
+    last = entry.get("last_pass") or {}
+    text = f"objstore-aio: {daemon.name}: "
+    if last:
+        text += f"{counts_text(last.get('counts', {}))} in {last.get('duration', 0):.2f} s"
+    if code != 0:
+        text += ("; " if last else "") + f"exit status {code} (see {data.log_file(daemon)})"
+    return text

@@ -5,7 +5,9 @@ with a random hash path suffix, each server's config (the proxy's with a
 random token secret), the device directories and the rings. It never
 rewrites a file that exists, so secrets, rings, data and an operator's
 edits to the configs survive every restart; a file lost by accident is
-made again.
+made again. The one change made to an existing file: a storage server's
+config that lacks the section of one of its node's daemons (a directory
+set up before the daemon existed) gets that section appended.
 
 The rings have part power 10, 3 replicas and ``min_part_hours`` 0 over
 one device per node, each node its own zone: the three replicas of every
@@ -22,7 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from objstore.aio.layout import IP, DataDir, Server, device_name, plan_servers
+from objstore.aio.layout import (
+    DAEMONS, IP, DaemonProcess, DataDir, Server, device_name, plan_servers,
+)
 from objstore.common.config import ConfigError, ConfigFile
 from objstore.common.policies import load_cluster_config
 from objstore.common.server import ServerConfig
@@ -44,10 +48,18 @@ USERS: Final = (
     ("test5", "tester5", "testing5", "service"),
     ("admin", "admin", "admin", ".admin .reseller_admin"),
 )
-PIPELINE: Final = ("catch_errors", "healthcheck", "proxy_logging", "tempauth", "copy",
-                    "proxy-server")
+PIPELINE: Final = ("catch_errors", "healthcheck", "proxy_logging", "tempurl", "formpost",
+                    "tempauth", "copy", "slo", "dlo", "proxy-server")
 
 _HEADER = "# Written by objstore-aio on first start and kept after; edit freely.\n"
+
+# Each daemon's options on a development cluster (besides ring_dir and
+# recon_cache_path): passes often enough to see them work, paced so a
+# laptop's disk and CPU stay the developer's.
+DAEMON_OPTIONS: Final = {
+    "object-auditor": ["interval = 60", "files_per_second = 100",
+                       "bytes_per_second = 20000000", "zero_byte_files_per_second = 100"],
+}
 
 
 def prepare(data: DataDir, servers: list[Server]) -> None:
@@ -63,6 +75,8 @@ def prepare(data: DataDir, servers: list[Server]) -> None:
         text = (storage_text(data, server) if server.is_storage
                 else proxy_text(data, server, secrets.token_hex(32)))
         _create(data.conf(server), text)
+        if server.is_storage:
+            add_daemon_sections(data, server)
     build_rings(data, servers)
 
 
@@ -129,6 +143,29 @@ def storage_text(data: DataDir, server: Server) -> str:
     return _HEADER + "\n".join(lines) + "\n"
 
 
+def daemon_text(data: DataDir, daemon: DaemonProcess) -> str:
+    return "\n".join([f"[{daemon.daemon}]", f"ring_dir = {data.rings}",
+                      f"recon_cache_path = {data.recon(daemon.node)}",
+                      *DAEMON_OPTIONS.get(daemon.daemon, [])]) + "\n"
+
+
+def add_daemon_sections(data: DataDir, server: Server) -> list[str]:
+    """Append to the server's config the sections of its node's daemons it
+    lacks; returns the daemons added."""
+    path = data.conf(server)
+    if server.node is None or not path.exists():
+        return []
+    have = ConfigFile(str(path)).sections
+    added = [name for name, (kind, _) in DAEMONS.items()
+             if kind == server.kind and name not in have]
+    if added:
+        text = "".join("\n" + daemon_text(data, DaemonProcess(name, server.node))
+                       for name in added)
+        whole = path.read_text(encoding="utf-8").rstrip("\n") + "\n" + text
+        write_atomically(str(path), _writer(whole.encode("utf-8")), mode=0o600)
+    return added
+
+
 def proxy_text(data: DataDir, server: Server, token_secret: str) -> str:
     users = [f"user_{account}_{user} = {' '.join(filter(None, (key, groups)))}"
              for account, user, key, groups in USERS]
@@ -138,6 +175,10 @@ def proxy_text(data: DataDir, server: Server, token_secret: str) -> str:
         ["[filter:healthcheck]"],
         ["[filter:proxy_logging]"],
         ["[filter:copy]"],
+        ["[filter:slo]"],
+        ["[filter:dlo]"],
+        ["[filter:tempurl]"],
+        ["[filter:formpost]"],
         ["[filter:tempauth]",
          "# signs tokens: every proxy of the cluster needs the same one",
          f"token_secret = {token_secret}",

@@ -19,8 +19,12 @@ The data directory (``$OBJSTORE_AIO_DIR``, by default ``./objstore-data``):
     etc/     objstore.conf, proxy-server.conf, <kind>-server-<n>.conf
     rings/   <ring>.builder and <ring>.ring.gz: account, container, object, object-1
     srv/<n>/sdb<n>/   node n's device
-    log/     <server>.log, one per server
-    run/     <server>.pid while it runs
+    log/     <server>.log, one per server; <daemon>-<n>.log, one per daemon and node
+    run/     <server>.pid and <daemon>-<n>.pid while they run
+    recon/<n>/        node n's recon cache (<type>.recon: what its daemons did)
+
+Each storage node also runs the background daemons of ``DAEMONS``, each
+with its node's server config (its ``[<daemon>]`` section).
 """
 from __future__ import annotations
 
@@ -43,6 +47,10 @@ MODULES: Final = {
     "container": "objstore.container.server",
     "account": "objstore.account.server",
     "proxy": "objstore.proxy.server",
+}
+# daemon -> (the kind of server whose config it reads, the module of its main())
+DAEMONS: Final = {
+    "object-auditor": ("object", "objstore.obj.auditor"),
 }
 
 
@@ -69,6 +77,39 @@ class Server:
     @property
     def is_storage(self) -> bool:
         return self.node is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class DaemonProcess:
+    """One background daemon of one node (objstore-<daemon> <its server's config>)."""
+
+    daemon: str  # a key of DAEMONS
+    node: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.daemon}-{self.node}"
+
+    @property
+    def server(self) -> Server:
+        """The server whose config file the daemon reads (port unknown here)."""
+        return Server(DAEMONS[self.daemon][0], self.node, 0)
+
+    @property
+    def module(self) -> str:
+        return DAEMONS[self.daemon][1]
+
+    @property
+    def is_storage(self) -> bool:
+        return False  # not a storage server: stopped first, with the proxy
+
+
+def plan_daemons(servers: list[Server], names: list[str] | None = None) -> list[DaemonProcess]:
+    """The daemons (all, or those named) of every node that runs their server."""
+    return [DaemonProcess(daemon, server.node)
+            for daemon in (names if names is not None else list(DAEMONS))
+            for server in servers
+            if server.node is not None and server.kind == DAEMONS[daemon][0]]
 
 
 def device_name(node: int) -> str:
@@ -131,14 +172,19 @@ class DataDir:
     def cluster_conf(self) -> Path:
         return self.etc / "objstore.conf"
 
-    def conf(self, server: Server) -> Path:
+    def conf(self, server: Server | DaemonProcess) -> Path:
+        if isinstance(server, DaemonProcess):
+            server = server.server
         return self.etc / f"{server.name}.conf"
 
-    def log_file(self, server: Server) -> Path:
+    def log_file(self, server: Server | DaemonProcess) -> Path:
         return self.log / f"{server.name}.log"
 
-    def pid_file(self, server: Server) -> Path:
+    def pid_file(self, server: Server | DaemonProcess) -> Path:
         return self.run / f"{server.name}.pid"
+
+    def recon(self, node: int) -> Path:
+        return self.root / "recon" / str(node)
 
     def devices(self, node: int) -> Path:
         return self.srv / str(node)

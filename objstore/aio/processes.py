@@ -27,16 +27,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from objstore.aio.layout import IP, DataDir, Server
+from objstore.aio.layout import IP, DaemonProcess, DataDir, Server
 
 STOP_SECONDS: Final = 15.0
 KILL_SECONDS: Final = 5.0
 _HAVE_PROC: Final = Path("/proc/self/stat").exists()  # Linux: zombies and command lines
 
 
-def command(server: Server) -> list[str]:
-    """The server's console script or, before it is installed, its main()."""
-    script = shutil.which(f"objstore-{server.kind}-server")
+def command(server: Server | DaemonProcess) -> list[str]:
+    """The server's (or daemon's) console script or, before it is
+    installed, its main()."""
+    name = server.daemon if isinstance(server, DaemonProcess) else f"{server.kind}-server"
+    script = shutil.which(f"objstore-{name}")
     if script:
         return [script]
     return [sys.executable, "-c", f"from {server.module} import main; main()"]
@@ -64,16 +66,21 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def spawn(data: DataDir, server: Server) -> subprocess.Popen[bytes]:
-    """Start the server in its own session; its output goes to its log,
-    its pid to its pid file."""
+def spawn(data: DataDir, server: Server | DaemonProcess,
+          once: bool = False) -> subprocess.Popen[bytes]:
+    """Start the server (or daemon) in its own session; its output goes to
+    its log, its pid to its pid file. ``once``: a daemon's single pass,
+    which has no pid file (a running daemon of the same name keeps its)."""
     log = open(data.log_file(server), "ab")
     try:
-        proc = subprocess.Popen([*command(server), str(data.conf(server))], cwd=data.root,
+        proc = subprocess.Popen([*command(server), str(data.conf(server)),
+                                 *(["--once"] if once else [])], cwd=data.root,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True)
     finally:
         log.close()
+    if once:
+        return proc
     pid_file = data.pid_file(server)
     partial = pid_file.with_name(pid_file.name + ".new")
     partial.write_text(f"{proc.pid}\n", encoding="ascii")
@@ -143,7 +150,7 @@ def is_server(pid: int, conf: Path) -> bool:
     return os.fsencode(str(conf)) in args
 
 
-def running_pid(data: DataDir, server: Server) -> int | None:
+def running_pid(data: DataDir, server: Server | DaemonProcess) -> int | None:
     """The server's pid when its pid file names it and it is alive."""
     pid = read_pid(data.pid_file(server))
     return pid if pid is not None and is_server(pid, data.conf(server)) else None

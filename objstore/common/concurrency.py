@@ -2,7 +2,7 @@
 
 Eventlet is in maintenance mode; keeping every use of it behind these
 names means it can be replaced in one place. Everything else in objstore
-imports from here: green threads (``spawn``, ``GreenPool``), ``Timeout``,
+imports from here: green threads (``spawn``, ``GreenPool``, ``Event``), ``Timeout``,
 ``sleep``, ``run_blocking`` (a real OS thread for calls that block: fsync,
 opens, large reads and writes, so one slow disk cannot stall a worker's
 other requests), sockets (``listen``) and the WSGI server loop
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
+    import eventlet.event
     import eventlet.greenio
     import eventlet.greenpool
     import eventlet.patcher
@@ -30,6 +31,7 @@ with warnings.catch_warnings():
 
 R = TypeVar("R")
 
+Event = eventlet.event.Event  # one green thread tells others a result
 GreenPool = eventlet.greenpool.GreenPool
 Timeout = eventlet.timeout.Timeout
 GreenletExit = greenlet.GreenletExit

@@ -17,7 +17,7 @@ from objstore.common.config import describe
 PREAMBLES: dict[str, str] = {
     "proxy-server.conf-sample": """[pipeline:main]
 # The filters a request passes, left to right, then the app.
-pipeline = catch_errors healthcheck proxy_logging tempauth copy proxy-server
+pipeline = catch_errors healthcheck proxy_logging tempurl formpost tempauth copy slo dlo proxy-server
 
 [filter:catch_errors]
 # A transaction id on every response; a 500 with it, never a traceback.
@@ -42,6 +42,44 @@ pipeline = catch_errors healthcheck proxy_logging tempauth copy proxy-server
 
 [filter:copy]
 # Server-side copies: COPY with Destination, PUT with X-Copy-From (no options).
+
+[filter:slo]
+# Static large objects: manifests of segments (?multipart-manifest=put|get|delete).
+# Segments one manifest may list.
+# max_manifest_segments = 1000
+# Bytes of a manifest a client may send.
+# max_manifest_size = 8388608
+# Bytes every segment but the last must have.
+# min_segment_size = 1
+# Segments checked (manifest PUT) or deleted at once.
+# concurrency = 2
+
+[filter:dlo]
+# Dynamic large objects: X-Object-Manifest: <container>/<prefix> (no options).
+
+[filter:tempurl]
+# Temp URLs: temp_url_sig/temp_url_expires give time-limited access to objects.
+# Methods temp URLs may be used for.
+# methods = GET HEAD PUT POST DELETE
+# HMAC digests a signature may use (sha1 is deprecated).
+# allowed_digests = sha1 sha256 sha512
+# Request headers a temp URL may not send (a trailing * matches a prefix).
+# incoming_remove_headers = x-timestamp x-open-expired
+# Exceptions to incoming_remove_headers.
+# incoming_allow_headers =
+# Response headers a temp URL does not see.
+# outgoing_remove_headers = x-object-meta-*
+# Exceptions to outgoing_remove_headers.
+# outgoing_allow_headers = x-object-meta-public-*
+# Seconds account and container keys are cached.
+# key_cache_time = 60.0
+
+[filter:formpost]
+# Form POST: browser uploads with a signed multipart/form-data form.
+# HMAC digests a signature may use (sha1 is deprecated).
+# allowed_digests = sha1 sha256 sha512
+# Seconds account and container keys are cached.
+# key_cache_time = 60.0
 
 [filter:tempauth]
 # Signs tokens: at least 16 random bytes, the same on every proxy. Required.
@@ -78,6 +116,17 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
 }
 
 
+# a server's section -> the daemons that read the same file, each with its
+# section, what it does and its schema (rendered after the server's section)
+DAEMON_SECTIONS: dict[str, list[tuple[str, str, str]]] = {
+    "app:object-server": [
+        ("object-auditor",
+         "objstore-object-auditor CONF [--once]: checks every object's bytes and quarantines rot.",
+         "objstore.obj.auditor:ObjectAuditorConfig"),
+    ],
+}
+
+
 def schema_of(dotted: str) -> Any:
     module, _, name = dotted.partition(":")
     return getattr(__import__(module, fromlist=[name]), name)
@@ -85,14 +134,21 @@ def schema_of(dotted: str) -> Any:
 
 def render(title: str, section: str, schema: Any, preamble: str = "") -> str:
     lines = [f"# {title}", "# Every option is shown at its default; uncomment to change.", "",
-             *preamble.splitlines(), f"[{section}]"]
+             *preamble.splitlines(), f"[{section}]", *_options(schema)]
+    for daemon, title, dotted in DAEMON_SECTIONS.get(section, []):
+        lines += ["", f"# {title}", f"[{daemon}]"] + _options(schema_of(dotted))
+    return "\n".join(lines) + "\n"
+
+
+def _options(schema: Any) -> list[str]:
+    lines = []
     for name, default, text in describe(schema):
         if isinstance(default, bool):
             default = "true" if default else "false"
         elif isinstance(default, list):
             default = ", ".join(default)
         lines += [f"# {text}", f"# {name} = {default}"]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
     PUT|HEAD|GET|POST|DELETE /<device>/<partition>/<account>/<container>
     PUT|DELETE               /<device>/<partition>/<account>/<container>/<object>
+    UPDATE                   /<device>/<partition>/<account>/<container>
     REPLICATE                /<device>/<partition>/<hash>
 
 A container is one SQLite database (``ContainerBroker``) at
@@ -20,6 +21,9 @@ A container is one SQLite database (``ContainerBroker``) at
   the pending file, durable on return; 201/204, 404 if the container's
   database does not exist (accounts starting with
   ``auto_create_account_prefix`` get the container made instead).
+  ``UPDATE`` carries several such updates in one msgpack body, each
+  checked as its own request would be, all recorded in one append: 200
+  with one status per update (``object_updates``).
 * ``HEAD``/``GET``: 404 if missing or deleted; the counts, timestamps,
   policy and metadata as headers; GET lists the objects (see
   ``objstore.common.listing``). HEAD is 204, as in Swift.
@@ -49,6 +53,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
+
 from objstore.common import constraints
 from objstore.common.config import option
 from objstore.common.db import DatabaseAlreadyExists
@@ -65,6 +71,7 @@ from objstore.common.server import server_main
 from objstore.common.timestamp import Timestamp
 from objstore.common.named_nodes import NamedNode, named_nodes
 from objstore.container.account_reporter import AccountReporter, report, report_headers
+from objstore.container import object_updates
 from objstore.container.broker import ContainerBroker
 from ring.ring import Ring
 
@@ -122,7 +129,7 @@ class ContainerController(DatabaseController):
     META_HEADERS = frozenset({"x-container-read", "x-container-write", "x-container-sync-key",
                               "x-container-sync-to", "x-versions-location",
                               "x-history-location"})
-    METHODS = "PUT, HEAD, GET, POST, DELETE, REPLICATE"
+    METHODS = "PUT, HEAD, GET, POST, DELETE, UPDATE, REPLICATE"
 
     conf: ContainerServerConfig
     # coalesced account reports after object rows change (none without an account ring)
@@ -197,40 +204,70 @@ class ContainerController(DatabaseController):
     def _update_object(self, request: Request, target: _Target, timestamp: Timestamp,
                        deleted: bool) -> Response:
         """An object server's PUT or DELETE of an object: a listing row."""
-        policy = self.policy_index(request) or 0
-        row: dict[str, Any] = {"deleted": deleted, "size": 0, "content_type": "", "etag": ""}
-        if not deleted:
-            size = header_int(request, "X-Size")
-            if size is None or size < 0:
-                raise HTTPError(400, "X-Size (the object's size in bytes) is required")
-            content_type = _header_text(request, "X-Content-Type")
-            etag = _header_text(request, "X-Etag")
-            if content_type is None or etag is None:
-                raise HTTPError(400, "X-Content-Type and X-Etag are required")
-            row.update(size=size, content_type=content_type, etag=etag)
+        fields = {name: _header_text(request, name) for name in object_updates.FIELDS}
+        assert target.obj is not None
+        update = object_updates.parse_update("DELETE" if deleted else "PUT", target.obj,
+                                             fields, self._known_policy)
         nodes = account_nodes(request.headers)
-        info = self.run(target.device, target.path, self._put_object, target, timestamp,
-                        policy, row, bool(nodes))
+        info = self.run(target.device, target.path, self._put_objects, target, [update],
+                        bool(nodes))
         if info is not None:
             self._tell_account(request, target, info, nodes)
         elif self.reporter is not None:
             self.reporter.mark(target.device, target.path, target.account, target.container)
         return respond(204 if deleted else 201)
 
-    def _put_object(self, broker: ContainerBroker, target: _Target, timestamp: Timestamp,
-                    policy: int, row: dict[str, Any],
-                    want_info: bool) -> dict[str, Any] | None:
+    def do_UPDATE(self, request: Request) -> Response:
+        """Object updates for one container, batched by an object server
+        (``objstore.container.object_updates``): 200 with a msgpack list
+        of each record's status, as its own PUT or DELETE would have had."""
+        target = self._target(request, obj_allowed=False)
+        length = header_int(request, "Content-Length")
+        if length is None:
+            raise HTTPError(411, "UPDATE needs a Content-Length")
+        if length > object_updates.MAX_BATCH_BYTES:
+            raise HTTPError(413, f"an UPDATE body may hold {object_updates.MAX_BATCH_BYTES} "
+                                 "bytes at most")
+        statuses: list[int] = []
+        good: list[tuple[int, object_updates.ObjectUpdate]] = []
+        for op, obj, fields in object_updates.parse_batch(request.body):
+            try:
+                good.append((len(statuses),
+                             object_updates.parse_update(op, obj, fields, self._known_policy)))
+                statuses.append(204 if op == "DELETE" else 201)
+            except HTTPError as err:
+                statuses.append(err.status)
+        if good:
+            try:
+                self.run(target.device, target.path, self._put_objects, target,
+                         [update for _, update in good], False)
+            except HTTPError as err:  # the container's fate is every record's
+                for number, _ in good:
+                    statuses[number] = err.status
+            else:
+                if self.reporter is not None:
+                    self.reporter.mark(target.device, target.path, target.account,
+                                       target.container)
+        return respond(200, {"Content-Type": "application/x-msgpack"},
+                       msgpack.packb(statuses, use_bin_type=True))
+
+    def _known_policy(self, index: int) -> bool:
+        return self.policies.by_index(index) is not None
+
+    def _put_objects(self, broker: ContainerBroker, target: _Target,
+                     updates: list[object_updates.ObjectUpdate],
+                     want_info: bool) -> dict[str, Any] | None:
+        """Rows in one pending-file append; the container's info if asked."""
         if not broker.exists():
             if not self.is_internal(target.account):
                 raise HTTPError(404, "no such container")
             try:
-                broker.initialize(timestamp, account=target.account, container=target.container,
-                                  storage_policy_index=policy)
+                broker.initialize(updates[0].timestamp, account=target.account,
+                                  container=target.container,
+                                  storage_policy_index=updates[0].policy_index)
             except DatabaseAlreadyExists:
                 pass
-        assert target.obj is not None
-        broker.put_object(target.obj, timestamp, row["size"], row["content_type"], row["etag"],
-                          deleted=row["deleted"], storage_policy_index=policy)
+        broker.put_records([update.record() for update in updates])
         return broker.get_info() if want_info else None
 
     # -- HEAD / GET ----------------------------------------------------------

@@ -337,8 +337,10 @@ class DiskFileWriter:
         self.fd, self.temp_path = diskfile._temp_file()
         self.sums = ChecksumWriter()
         self.committed = False
-        if size:
-            self._preallocate(size + table_length(size))
+        # a body that fits one write gains nothing from reserving its blocks
+        self.preallocated = bool(size) and size > diskfile.manager.disk_chunk_size  # type: ignore[operator]
+        if self.preallocated:
+            self._preallocate(size + table_length(size))  # type: ignore[operator]
 
     def _preallocate(self, length: int) -> None:
         try:
@@ -373,7 +375,8 @@ class DiskFileWriter:
         """Finish the object under ``metadata['X-Timestamp']``, durably."""
         timestamp = Timestamp(metadata["X-Timestamp"])
         table = self.sums.table()
-        os.ftruncate(self.fd, self.size)  # drop unused preallocation
+        if self.preallocated:
+            os.ftruncate(self.fd, self.size)  # drop what the body did not use
         os.pwrite(self.fd, table, self.size)
         full = {
             **metadata, "Content-Length": self.size, "ETag": self.etag,

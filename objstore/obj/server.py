@@ -39,6 +39,7 @@ from objstore.common.http_client import ConnectionPool
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
 from objstore.obj import hashes, updates
+from objstore.obj.update_batches import UpdateBatcher
 from objstore.obj.diskfile import DISK_CHUNK_SIZE, DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileError, DiskFileNotFound, DiskFileQuarantined,
@@ -93,7 +94,9 @@ class ObjectController:
                                                   reclaim_age=conf.reclaim_age,
                                                   disk_chunk_size=conf.disk_chunk_size)
         self.offload = offload
-        self.update_pool = ConnectionPool()  # to the container servers
+        # to the container servers: kept-alive sockets, concurrent updates batched
+        self.updates = UpdateBatcher(connect_timeout=conf.conn_timeout,
+                                     read_timeout=conf.node_timeout, pool=ConnectionPool())
 
     def __call__(self, request: Request) -> Response:
         handler = getattr(self, "do_" + request.method, None)
@@ -127,8 +130,8 @@ class ObjectController:
 
     def do_PUT(self, request: Request) -> Response:
         timestamp = header_timestamp(request)
-        diskfile, current, newest, (account, container, obj) = self._locate(request)
-        if_none_match_star(request, current is not None)
+        names, policy = self._names(request)
+        account, container, obj = names[2:]
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         try:
             created = constraints.check_object_creation(
@@ -136,18 +139,21 @@ class ObjectController:
                 now=time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
-        if newest is not None and newest >= timestamp:
-            raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
-                                 f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
         metadata = self._put_metadata(request, timestamp, f"/{account}/{container}/{obj}")
         if created.delete_at is not None:
             metadata["X-Delete-At"] = str(created.delete_at)
         length = created.content_length
         sent_etag = request.headers.get("ETag", "").strip('"').lower()
-        if length is not None and length <= self.conf.disk_chunk_size:
+        if length is not None and length <= self.conf.disk_chunk_size \
+                and "If-None-Match" not in request.headers:
+            # the body first, then all disk work (the checks too) in one trip
             body = self._receive_small(request, length)
-            size, etag = self.offload(_store_job, diskfile, body, metadata, sent_etag)
+            diskfile, size, etag = self.offload(_locate_and_store_job, self.manager, names,
+                                                policy, body, metadata, sent_etag)
         else:
+            diskfile, current, newest = self.offload(_locate_job, self.manager, names, policy)
+            if_none_match_star(request, current is not None)
+            _check_newer(timestamp, newest)
             with self.offload(diskfile.create, length) as writer:
                 self._receive(request, writer, length)
                 _check_etag(sent_etag, writer.etag)
@@ -185,10 +191,7 @@ class ObjectController:
                                          request.headers.get("X-Trans-Id"))
         for node in updates.container_nodes(request.headers):
             # green I/O on a kept-alive socket: no disk-thread trip, no connect
-            if updates.send_update(node, op, *names, headers,
-                                   connect_timeout=self.conf.conn_timeout,
-                                   read_timeout=self.conf.node_timeout,
-                                   pool=self.update_pool):
+            if self.updates.send(node, op, *names, headers):
                 continue
             self.logger.warning("container update to %s:%d/%s failed; saved for the updater",
                                 node.host, node.port, node.device)
@@ -442,15 +445,25 @@ def _write_job(writer: Any, chunks: list[bytes]) -> None:
         writer.write(chunk)
 
 
-def _store_job(diskfile: Any, body: bytes, metadata: dict[str, Any],
-               sent_etag: str) -> tuple[int, str]:
-    """A body held whole: written, checked against the ETag the client
-    sent (422 leaves nothing behind) and made durable in one trip."""
+def _locate_and_store_job(manager: Any, names: tuple[str, ...], policy: int, body: bytes,
+                          metadata: dict[str, Any], sent_etag: str
+                          ) -> tuple[Any, int, str]:
+    """A body held whole, stored unless the device holds a newer write:
+    written, checked against the ETag the client sent (422 leaves nothing
+    behind) and made durable, all in one trip."""
+    diskfile, _, newest = _locate_job(manager, names, policy)
+    _check_newer(Timestamp(metadata["X-Timestamp"]), newest)
     with diskfile.create(len(body)) as writer:
         writer.write(body)
         _check_etag(sent_etag, writer.etag)
         writer.commit(metadata)
-    return writer.size, writer.etag
+    return diskfile, writer.size, writer.etag
+
+
+def _check_newer(timestamp: Timestamp, newest: Timestamp | None) -> None:
+    if newest is not None and newest >= timestamp:
+        raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
+                             f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
 
 
 def _check_etag(sent: str, etag: str) -> None:

@@ -35,6 +35,7 @@ from objstore.common.named_nodes import NamedNode, named_nodes
 from objstore.common.timestamp import Timestamp
 
 ASYNC_VERSION = 1
+OVERRIDE = "X-Object-Sysmeta-Container-Update-Override-"
 
 
 def container_nodes(headers: Mapping[str, str]) -> list[NamedNode]:
@@ -52,9 +53,13 @@ def update_headers(op: str, timestamp: Timestamp, metadata: Mapping[str, Any],
     if trans_id:
         headers["X-Trans-Id"] = trans_id
     if op == "PUT":
-        headers.update({"X-Size": str(metadata["Content-Length"]),
+        # A filter may have the listing show other than the stored bytes (an
+        # SLO manifest shows its whole object's size): sysmeta the PUT stored.
+        size = metadata.get(OVERRIDE + "Size", metadata["Content-Length"])
+        etag = metadata.get(OVERRIDE + "Etag", metadata["ETag"])
+        headers.update({"X-Size": str(size),
                         "X-Content-Type": str(metadata.get("Content-Type", "")),
-                        "X-Etag": str(metadata["ETag"])})
+                        "X-Etag": str(etag)})
     return headers
 
 

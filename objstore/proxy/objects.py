@@ -98,6 +98,9 @@ class ObjectController(Controller):
                    **passed_headers(request, OBJECT_HEADERS, OBJECT_SETTINGS)}
         if created.delete_at is not None:
             headers["X-Delete-At"] = str(created.delete_at)
+        # What a filter stores that no client may set (sysmeta, X-Static-Large-Object):
+        # an environ key, which no request header can reach.
+        headers.update(request.environ.get("objstore.backend_headers") or {})
         length = created.content_length
         conns, early = self._connect(headers, length)
         replicas = len(self.ring.get_part_nodes(self.part))

@@ -33,9 +33,13 @@ AppFactory = Callable[[Mapping[str, str], logging.Logger], WSGIApp]
 FILTERS: dict[str, str] = {
     "catch_errors": "objstore.proxy.middleware.catch_errors",
     "copy": "objstore.proxy.middleware.copy",
+    "dlo": "objstore.proxy.middleware.dlo",
+    "formpost": "objstore.proxy.middleware.formpost",
     "healthcheck": "objstore.proxy.middleware.healthcheck",
     "proxy_logging": "objstore.proxy.middleware.proxy_logging",
+    "slo": "objstore.proxy.middleware.slo",
     "tempauth": "objstore.proxy.middleware.tempauth",
+    "tempurl": "objstore.proxy.middleware.tempurl",
 }
 
 

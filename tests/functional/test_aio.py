@@ -20,6 +20,7 @@ from .test_server_runtime import ROOT, children, wait_until
 pytestmark = pytest.mark.slow
 HAVE_PROXY = importlib.util.find_spec("objstore.proxy.server") is not None
 SERVERS = 13 if HAVE_PROXY else 12
+DAEMONS = 4  # an object auditor per node
 
 
 def is_free(port: int) -> bool:
@@ -84,10 +85,10 @@ def left(all_pids: set[int]) -> set[int]:
 
 
 def answering(data: Path, port: int) -> dict[str, int] | None:
-    """The servers' pids once every one answers: storage servers 400 to
-    ``GET /``, the proxy 200 to ``GET /healthcheck``."""
+    """The servers' and daemons' pids once every server answers: storage
+    servers 400 to ``GET /``, the proxy 200 to ``GET /healthcheck``."""
     server_pids = pids(data)
-    if len(server_pids) != SERVERS:
+    if len(server_pids) != SERVERS + DAEMONS:
         return None
     for node in range(4):
         for kind in range(3):
@@ -108,7 +109,7 @@ def test_detached_cluster_answers_then_stops_without_a_trace(tmp_path: Path) -> 
     server_pids = answering(data, port)
     assert server_pids is not None
     everything = with_workers(server_pids)
-    assert len(everything) == 2 * SERVERS  # a supervisor and one worker each
+    assert len(everything) == 2 * SERVERS + DAEMONS  # a supervisor and one worker each
     try:
         status = aio("status", "--data-dir", str(data))
         assert status.returncode == (0 if HAVE_PROXY else 1)
@@ -118,7 +119,7 @@ def test_detached_cluster_answers_then_stops_without_a_trace(tmp_path: Path) -> 
     finally:
         stopped = aio("stop", "--data-dir", str(data))
     assert stopped.returncode == 0, stopped.stderr
-    assert f"stopped {SERVERS} servers" in stopped.stdout
+    assert f"stopped {SERVERS} servers and {DAEMONS} daemons" in stopped.stdout
     assert left(everything) == set()
     assert pids(data) == {}
     assert aio("status", "--data-dir", str(data)).returncode == 1

@@ -116,8 +116,8 @@ def test_the_proxy_config(cluster: tuple[DataDir, list[Server]]) -> None:
     data, servers = cluster
     proxy = cli.proxy_of(servers)
     conf = ConfigFile(str(data.conf(proxy)))
-    assert conf.pipeline() == ["catch_errors", "healthcheck", "proxy_logging", "tempauth", "copy",
-                               "proxy-server"]
+    assert conf.pipeline() == ["catch_errors", "healthcheck", "proxy_logging", "tempurl",
+                               "formpost", "tempauth", "copy", "slo", "dlo", "proxy-server"]
     app, warnings = build(ServerConfig, conf.sections["app:proxy-server"],
                           source="proxy", section="app:proxy-server")
     assert (app.bind_port, app.workers, app.log_file) == (PORT, 1, str(data.log_file(proxy)))
@@ -270,7 +270,7 @@ def test_stop_and_status_of_a_stopped_cluster(
     data.pid_file(servers[0]).write_text(f"{processes.os.getpid()}\n")  # a stale pid file
     assert cli.run(["status", "--data-dir", str(data.root)]) == 1
     out = capsys.readouterr().out
-    assert out.count(" stopped") == 12 and out.count(" dead (see ") == 1
+    assert out.count(" stopped") == 12 + 4 and out.count(" dead (see ") == 1  # 4 auditors
     assert cli.run(["stop", "--data-dir", str(data.root)]) == 0  # and we are still here
     assert "nothing runs" in capsys.readouterr().out
     assert not data.pid_file(servers[0]).exists()
@@ -312,7 +312,8 @@ def test_without_a_proxy_the_storage_servers_still_start(
     monkeypatch.setattr(processes, "answers", lambda server: True)
     data_dir = tmp_path / "aio"
     assert cli.run(["--data-dir", str(data_dir), "--port", str(PORT), "--detach"]) == 1
-    assert len(started) == 12 and "proxy-server" not in started
+    assert len(started) == 12 + 4 and "proxy-server" not in started
+    assert started[12:] == [f"object-auditor-{node}" for node in (1, 2, 3, 4)]  # once up
     out = capsys.readouterr().out
     assert "no proxy: objstore.proxy.server is not installed yet" in out
     assert (data_dir / "etc" / "proxy-server.conf").exists()

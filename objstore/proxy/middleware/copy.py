@@ -16,6 +16,8 @@ ETag, so the object servers refuse a body that does not match it.
   and ``X-Fresh-Metadata: true`` keeps none of the source's metadata
   (nor its X-Delete-At).
   Copying an object onto itself is how a client changes its Content-Type.
+* A large object (SLO or DLO) is copied as one plain object of all its
+  bytes, checked by their length only: its ETag is not their MD5.
 * The answer is the PUT's (201), with ``X-Copied-From`` (quoted
   container/object), ``X-Copied-From-Account`` and
   ``X-Copied-From-Last-Modified``. A failed GET or PUT is answered with
@@ -49,6 +51,7 @@ SETTINGS = ("content-type", "content-encoding", "content-disposition", "content-
 META = "x-object-meta-"
 REMOVE_META = "x-remove-object-meta-"
 REQUEST_ONLY = ("x-delete-at", "x-delete-after")
+LARGE_OBJECT = ("x-static-large-object", "x-object-manifest")
 # Client headers that describe the client's own (empty) body, preconditions
 # or the copy itself: meaningless to the source's GET, replaced on the PUT.
 DROPPED = ("HTTP_RANGE", "HTTP_IF_", "HTTP_ETAG", "HTTP_EXPECT", "HTTP_TRANSFER_ENCODING",
@@ -148,11 +151,15 @@ def destination_headers(source: Iterable[tuple[str, str]], request: Iterable[tup
     """What the destination's PUT carries besides its body (see the module doc).
 
     ``source``: the source GET's response headers; ``request``: the client's."""
-    request = list(request)
+    request, source = list(request), list(source)
     fresh = any(name.lower() == "x-fresh-metadata" and is_true(value) for name, value in request)
+    # a large object's ETag is not its bytes' MD5: the copy is checked by length only
+    large = any(name.lower() in LARGE_OBJECT for name, _ in source)
     merged: dict[str, tuple[str, str]] = {}
     for name, value in source:
         lowered = name.lower()
+        if lowered == "etag" and large:
+            continue
         if lowered in SETTINGS or not fresh and (lowered.startswith(META)
                                                  or lowered == "x-delete-at"):
             merged[lowered] = (name, value)

@@ -26,7 +26,10 @@
   A prefix with ``<PREFIX>_require_group`` demands that group from one of
   the tokens (``X-Service-Token``: a service acting for a user).
 * Requests for other prefixes or paths pass through untouched, for
-  another auth filter to handle.
+  another auth filter to handle; so do requests a filter before this one
+  has already authorized (tempurl, formpost): they carry
+  ``environ["objstore.authorize_override"]`` and their own
+  ``objstore.authorize``, which this filter leaves alone.
 
 Tokens are signed, not stored (``objstore.proxy.tokens``): every worker of
 every proxy with the same ``token_secret`` accepts them.
@@ -48,6 +51,8 @@ from objstore.proxy.users import User, authenticate, identity_groups, parse_user
 AUTHORIZE = "objstore.authorize"
 IDENTITY = "objstore.identity"
 OWNER = "objstore.owner"      # set by authorize: may this token set owner headers
+# set by a filter that authorized the request itself (a signature, not a token)
+AUTHORIZE_OVERRIDE = "objstore.authorize_override"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +106,7 @@ class TempAuth:
             if path.startswith(self.conf.auth_prefix):
                 return self._get_token(Request(environ))(environ, start_response)
             account = self._our_account(path)
-            if account is not None:
+            if account is not None and not environ.get(AUTHORIZE_OVERRIDE):
                 self._attach(environ, account)
         except HTTPError as err:
             return error_response(err.status, err.reason, err.headers)(environ, start_response)

@@ -494,7 +494,7 @@ def test_a_full_device_is_507(app: Any, monkeypatch: pytest.MonkeyPatch) -> None
     def full(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ContainerBroker, "put_object", full)
+    monkeypatch.setattr(ContainerBroker, "put_records", full)
     response = put_object(app, "o")
     assert response.status_int == 507 and b"full" in response.body
 
@@ -644,3 +644,61 @@ def test_account_nodes() -> None:
         ("10.0.0.1", 6202, "sda", "17"), ("::1", 6002, "sdb", "17")]
     assert account_nodes({}) == []
     assert account_nodes({"X-Account-Host": "10.0.0.1:6202", "X-Account-Device": "sda"}) == []
+
+
+# -- UPDATE: object updates batched by an object server ---------------------------
+
+def update(app: Any, records: Any, path: str = PATH, body: bytes | None = None) -> Any:
+    request = Request.blank("/", method="UPDATE")
+    request.environ["PATH_INFO"] = path
+    request.body = msgpack.packb(records) if body is None else body
+    return request.get_response(app)
+
+
+def record(op: str, name: str, size: int = 3, **extra: str) -> list[Any]:
+    headers = {"X-Timestamp": stamp(), "X-Backend-Storage-Policy-Index": "0"}
+    if op == "PUT":
+        headers.update({"X-Size": str(size), "X-Content-Type": "text/plain", "X-Etag": ETAG})
+    headers.update({k.replace("_", "-"): v for k, v in extra.items()})
+    return [op, name, headers]
+
+
+def test_update_records_every_object_of_a_batch_with_its_own_status(app: Any) -> None:
+    create(app)
+    put_object(app, "gone")
+    response = update(app, [record("PUT", "a", 5), record("PUT", "snow ☃", 7),
+                            record("DELETE", "gone")])
+    assert response.status_int == 200
+    assert msgpack.unpackb(response.body) == [201, 201, 204]
+    assert listing(app) == ["a", "snow ☃"]
+    head = call(app, "HEAD")
+    assert head.headers["X-Container-Object-Count"] == "2"
+    assert head.headers["X-Container-Bytes-Used"] == "12"
+
+
+def test_a_bad_record_fails_alone_and_the_others_are_kept(app: Any) -> None:
+    create(app)
+    no_size = record("PUT", "b")
+    del no_size[2]["X-Size"]
+    response = update(app, [record("PUT", "a"), no_size, record("PUT", "c", X_Timestamp="soon"),
+                            record("POST", "d"), record("PUT", "e" * 2000),
+                            record("PUT", "f", X_Backend_Storage_Policy_Index="9")])
+    assert msgpack.unpackb(response.body) == [201, 400, 400, 400, 400, 400]
+    assert listing(app) == ["a"]
+
+
+def test_update_of_a_missing_container_fails_every_record(app: Any) -> None:
+    response = update(app, [record("PUT", "a"), record("PUT", "b")])
+    assert response.status_int == 200 and msgpack.unpackb(response.body) == [404, 404]
+
+
+def test_a_malformed_update_is_refused_with_a_reason(app: Any) -> None:
+    create(app)
+    assert update(app, None, body=b"\xc1 not msgpack").status_int == 400
+    assert b"must be a list" in update(app, {"op": "PUT"}).body
+    bad = update(app, [["PUT", "a"]])
+    assert bad.status_int == 400 and b"record 0" in bad.body
+    assert update(app, [record("PUT", "a")], path=PATH + "/obj").status_int == 400
+    too_many = update(app, [record("PUT", f"o{i}") for i in range(1025)])
+    assert too_many.status_int == 413
+    assert listing(app) == []

@@ -176,13 +176,21 @@ def test_the_clients_content_type() -> None:
 SOURCE = [("Content-Type", "text/x-source"), ("ETag", '"abc"'), ("Content-Encoding", "gzip"),
           ("X-Object-Meta-Color", "blue"), ("X-Object-Meta-Size", "L"),
           ("X-Delete-At", "9999999999"), ("X-Timestamp", "1.0"), ("Content-Length", "10"),
-          ("Last-Modified", "yesterday"), ("X-Object-Manifest", "segs/o")]
+          ("Last-Modified", "yesterday")]
 
 
 def test_the_copy_keeps_the_sources_settings_and_metadata() -> None:
     assert destination_headers(SOURCE, []) == {
         "Content-Type": "text/x-source", "ETag": "abc", "Content-Encoding": "gzip",
         "X-Object-Meta-Color": "blue", "X-Object-Meta-Size": "L", "X-Delete-At": "9999999999"}
+
+
+@pytest.mark.parametrize("marker", [("X-Object-Manifest", "segs/o"),
+                                    ("X-Static-Large-Object", "True")])
+def test_a_large_objects_copy_is_a_plain_object_without_its_etag(marker: Any) -> None:
+    copied = destination_headers([*SOURCE, marker], [])
+    assert "ETag" not in copied and marker[0] not in copied
+    assert copied["Content-Type"] == "text/x-source"
 
 
 def test_the_requests_own_headers_win() -> None:
