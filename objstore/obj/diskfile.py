@@ -4,12 +4,15 @@ A write (PUT's ``.data``, DELETE's ``.ts``, POST's ``.meta``) is made
 durable before the caller can acknowledge it:
 
 1. the bytes (and the chunk checksum table) go to a temp file in
-   ``<device>/tmp`` (same filesystem, so the rename below is atomic);
-   the length is preallocated when known;
+   ``<device>/tmp`` (same filesystem, so step 5 is atomic): an unnamed
+   one (``O_TMPFILE``) where the filesystem allows, which a crash leaves
+   nothing of, else a named ``.put-*``; the length of a body bigger than
+   one write is preallocated when known;
 2. metadata is written (xattrs, or a trailer: ``objstore.common.metadata``);
 3. the temp file is fsynced;
 4. missing directories up to the hash directory are created;
-5. the temp file is renamed to ``<hash dir>/<timestamp><ext>``;
+5. the temp file gets its name ``<hash dir>/<timestamp><ext>`` (linked
+   from ``/proc/self/fd``, or renamed);
 6. the hash directory is fsynced (the new name), then the parent of every
    directory step 4 created (their names);
 7. obsolete files are removed and the suffix is marked for rehashing.
@@ -60,6 +63,8 @@ DISK_CHUNK_SIZE = 1024 * 1024
 # Swift's keep_cache_size): gigabytes of cold uploads would otherwise fill
 # it, and every later write would pay to reclaim pages before copying.
 KEEP_CACHE_SIZE = 5 * 1024 * 1024
+# Unnamed temp files need O_TMPFILE and /proc/self/fd to name them later.
+_unnamed = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
 
 def _fsync(fd: int) -> None:
@@ -264,26 +269,33 @@ class DiskFile:
             self._commit(fd, temp_path, layout.file_name(timestamp, ext))
         finally:
             os.close(fd)
-            if os.path.exists(temp_path):
-                os.unlink(temp_path)
+            _discard(temp_path)
 
-    def _temp_file(self) -> tuple[int, str]:
+    def _temp_file(self) -> tuple[int, str | None]:
+        """An open temp file and its path (None: unnamed, see the module doc)."""
         tmp_dir = os.path.join(self.device_path, "tmp")
-        os.makedirs(tmp_dir, exist_ok=True)
         try:
-            return tempfile.mkstemp(dir=tmp_dir, prefix=".put-")
+            try:
+                return _open_temp(tmp_dir)
+            except FileNotFoundError:
+                os.makedirs(tmp_dir, exist_ok=True)
+                return _open_temp(tmp_dir)
         except OSError as err:
             if _no_space(err):
                 raise DiskFileNoSpace(f"device full: {err.strerror}") from None
             raise
 
-    def _commit(self, fd: int, temp_path: str, final_name: str) -> None:
+    def _commit(self, fd: int, temp_path: str | None, final_name: str) -> None:
         """Steps 3 to 7 of the module docstring."""
         try:
             _fsync(fd)
             created = _make_dirs(self.hash_dir)
-            os.rename(temp_path, os.path.join(self.hash_dir, final_name))
-            _fsync_dir(self.hash_dir)
+            dir_fd = os.open(self.hash_dir, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                _name(fd, temp_path, dir_fd, final_name)
+                _fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
             for directory in reversed(created):
                 _fsync_dir(os.path.dirname(directory))
         except OSError as err:
@@ -311,6 +323,42 @@ class DiskFile:
         # Not fsynced: a lost mark costs a late rehash, never data; the
         # replicator recomputes every suffix's hash now and then anyway.
         hashes.invalidate(os.path.dirname(os.path.dirname(self.hash_dir)), self.name_hash[-3:])
+
+
+def _open_temp(tmp_dir: str) -> tuple[int, str | None]:
+    global _unnamed
+    if _unnamed:
+        try:
+            return os.open(tmp_dir, os.O_TMPFILE | os.O_RDWR, 0o600), None
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+            _unnamed = False  # this filesystem cannot: named temp files from now on
+    return tempfile.mkstemp(dir=tmp_dir, prefix=".put-")
+
+
+def _name(fd: int, temp_path: str | None, dir_fd: int, final: str) -> None:
+    """Give the temp file its final name in the directory open as
+    ``dir_fd``, replacing a file of that name (a write of the same
+    timestamp again) as a rename would."""
+    if temp_path is not None:
+        os.rename(temp_path, final, dst_dir_fd=dir_fd)
+        return
+    # with a dir fd, os.link is linkat(..., AT_SYMLINK_FOLLOW): the magic
+    # link leads to the open file itself
+    try:
+        os.link(f"/proc/self/fd/{fd}", final, dst_dir_fd=dir_fd)
+    except FileExistsError:
+        staged = f"{final}.{uuid.uuid4().hex}.tmp"  # a name layout.resolve ignores
+        os.link(f"/proc/self/fd/{fd}", staged, dst_dir_fd=dir_fd)
+        os.rename(staged, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _discard(temp_path: str | None) -> None:
+    """Remove a named temp file that did not become the object (an unnamed
+    one goes with its last descriptor)."""
+    if temp_path is not None and os.path.exists(temp_path):
+        os.unlink(temp_path)
 
 
 def _make_dirs(path: str) -> list[str]:
@@ -400,8 +448,7 @@ class DiskFileWriter:
         except OSError:
             pass
         self.fd = -1
-        if os.path.exists(self.temp_path):
-            os.unlink(self.temp_path)
+        _discard(self.temp_path)
 
     def __enter__(self) -> DiskFileWriter:
         return self
@@ -410,8 +457,8 @@ class DiskFileWriter:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if not self.committed and os.path.exists(self.temp_path):
-            os.unlink(self.temp_path)
+        if not self.committed:
+            _discard(self.temp_path)
 
 
 __all__ = ["DiskFile", "DiskFileError", "DiskFileManager", "DiskFileWriter", "ObjectInfo"]

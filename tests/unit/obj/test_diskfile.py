@@ -96,7 +96,7 @@ def test_first_put_fsyncs_file_hash_dir_and_every_new_directory(
     hash_dir = Path(df.hash_dir)
     suffix_dir, part_dir = hash_dir.parent, hash_dir.parent.parent
     objects_dir, device_dir = part_dir.parent, part_dir.parent.parent
-    assert fsynced[0].startswith(str(devices / "sda" / "tmp" / ".put-"))
+    assert fsynced[0].startswith(str(devices / "sda" / "tmp" / ""))  # unnamed or .put-*
     assert fsynced[1:] == [str(hash_dir), str(suffix_dir), str(part_dir), str(objects_dir),
                            str(device_dir)]
 
@@ -282,3 +282,16 @@ def test_mount_check_refuses_plain_directories(devices: Path) -> None:
     manager = DiskFileManager(str(devices), hasher=HASHER, mount_check=True)
     with pytest.raises(DiskFileDeviceUnavailable, match="not mounted"):
         manager.get("sda", 1, "a", "c", "o")
+
+
+def test_a_write_at_the_same_timestamp_replaces_the_file_and_leaves_no_temp(
+        manager: DiskFileManager, devices: Path) -> None:
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, b"first", 1000)
+    put(df, b"again", 1000)
+    assert read_all(df) == b"again"
+    assert os.listdir(df.hash_dir) == [Timestamp(1000).internal + ".data"]
+    with df.create(5) as writer:  # abandoned mid-upload
+        writer.write(b"never")
+    assert os.listdir(devices / "sda" / "tmp") == []
+    assert read_all(df) == b"again"
