@@ -18,7 +18,9 @@ setup(
         "webob>=1.8",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "mypy>=1.5", "python-swiftclient>=4.0"],
+        # python-glanceclient: the glance CLI, for the image service's tests only
+        "test": ["pytest>=7.4", "mypy>=1.5", "python-swiftclient>=4.0",
+                 "python-glanceclient>=4.0"],
     },
     entry_points={
         "console_scripts": [
@@ -28,7 +30,14 @@ setup(
             "objstore-container-server = objstore.container.server:main",
             "objstore-account-server = objstore.account.server:main",
             "objstore-aio = objstore.aio:main",
+            "objstore-image-server = objstore.image.server:main",
             "objstore-object-auditor = objstore.obj.auditor:main",
+            "objstore-object-replicator = objstore.obj.replicator:main",
+            "objstore-object-updater = objstore.obj.updater:main",
+            "objstore-container-replicator = objstore.container.replicator:main",
+            "objstore-account-replicator = objstore.account.replicator:main",
+            "objstore-container-auditor = objstore.container.auditor:main",
+            "objstore-account-auditor = objstore.account.auditor:main",
         ],
     },
 )

@@ -55,7 +55,8 @@ def run(argv: list[str]) -> int:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="objstore-aio",
-        description="A whole objstore cluster on 127.0.0.1: a proxy and four storage nodes.")
+        description="A whole objstore cluster on 127.0.0.1: a proxy, four storage nodes "
+                    "and the image service.")
     commands = parser.add_subparsers(dest="command", metavar="{start,stop,status}")
     helps = {"start": "set up (first time) and start the cluster; the default command",
              "stop": "stop a cluster started with --detach (or from another terminal)",
@@ -71,7 +72,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             sub.add_argument("--port", type=_port, default=None,
                              help=f"the proxy's port (default {DEFAULT_PORT}, or the one the "
                                   "directory was set up with); storage servers use "
-                                  "port + 1000 to port + 1032")
+                                  "port + 1000 to port + 1032, the image server "
+                                  "port + 1212")
             sub.add_argument("--detach", action="store_true",
                              help="return once the cluster answers, leaving it running")
             sub.add_argument("--no-daemons", action="store_true",
@@ -231,7 +233,7 @@ def shut_down(data: DataDir, children: dict[Process, subprocess.Popen[bytes]]) -
 
 
 def proxy_of(servers: list[Server]) -> Server:
-    return next(server for server in servers if not server.is_storage)
+    return next(server for server in servers if server.kind == "proxy")
 
 
 def stop_command(data: DataDir) -> str:
@@ -242,19 +244,24 @@ def banner(data: DataDir, servers: list[Server], missing: list[Server], detached
     storage = [server.port for server in servers if server.is_storage]
     nodes = f"{len(storage) // 3} nodes on {IP}, ports {min(storage)}-{max(storage)}"
     stop_hint = stop_command(data) if detached else f"Ctrl-C, or {stop_command(data)}"
-    if missing:
+    if any(server.kind == "proxy" for server in missing):
         say(f"objstore-aio: storage servers running under {data.root}, but no proxy: "
-            f"{', '.join(s.module for s in missing)} is not installed yet")
+            f"{proxy_of(servers).module} is not installed yet")
         say(f"  storage:   {nodes}\n  logs:      {data.log}\n  stop:      {stop_hint}")
         return
     auth = f"http://{IP}:{proxy_of(servers).port}/auth/v1.0"
     account, user, key, _ = USERS[0]
     others = ", ".join(f"{a}:{u}/{k}" + (f" ({g})" if g else "") for a, u, k, g in USERS[1:])
+    images = [server for server in servers if server.kind == "image" and server not in missing]
+    image_line = (f"  images:    http://{IP}:{images[0].port}  (Glance v2 API: glance "
+                  f"--os-image-url http://{IP}:{images[0].port} --os-auth-token TOKEN "
+                  "image-list)\n" if images else "")
     say(f"objstore-aio: cluster running under {data.root}\n"
         f"  auth URL:  {auth}\n"
         f"  user:      {account}:{user}   key: {key}\n"
         f"  swift -A {auth} -U {account}:{user} -K {key} stat\n"
         f"  others:    {others}\n"
+        f"{image_line}"
         f"  storage:   {nodes}\n"
         f"  daemons:   {', '.join(DAEMONS)} on every node; a pass now: objstore-aio once\n"
         f"  logs:      {data.log}\n"

@@ -5,9 +5,10 @@ with a random hash path suffix, each server's config (the proxy's with a
 random token secret), the device directories and the rings. It never
 rewrites a file that exists, so secrets, rings, data and an operator's
 edits to the configs survive every restart; a file lost by accident is
-made again. The one change made to an existing file: a storage server's
+made again. The changes made to existing files: a storage server's
 config that lacks the section of one of its node's daemons (a directory
-set up before the daemon existed) gets that section appended.
+set up before the daemon existed) gets that section appended, and a
+proxy config without the image service's tempauth user gets that user.
 
 The rings have part power 10, 3 replicas and ``min_part_hours`` 0 over
 one device per node, each node its own zone: the three replicas of every
@@ -47,9 +48,14 @@ USERS: Final = (
     ("test", "tester6", "testing6", ".reseller_admin"),
     ("test5", "tester5", "testing5", "service"),
     ("admin", "admin", "admin", ".admin .reseller_admin"),
+    ("images", "glance", "glance", ".admin"),   # the image service's: its account keeps images
 )
-PIPELINE: Final = ("catch_errors", "healthcheck", "proxy_logging", "tempurl", "formpost",
-                    "tempauth", "copy", "slo", "dlo", "proxy-server")
+IMAGE_SERVICE_USER: Final = ("images", "glance")
+PIPELINE: Final = ("catch_errors", "healthcheck", "proxy_logging", "bulk", "tempurl",
+                    "formpost", "ratelimit", "tempauth", "staticweb", "copy",
+                    "container_quotas", "account_quotas", "slo", "dlo", "versioned_writes",
+                    "object_versioning", "symlink",
+                    "proxy-server")
 
 _HEADER = "# Written by objstore-aio on first start and kept after; edit freely.\n"
 
@@ -59,6 +65,12 @@ _HEADER = "# Written by objstore-aio on first start and kept after; edit freely.
 DAEMON_OPTIONS: Final = {
     "object-auditor": ["interval = 60", "files_per_second = 100",
                        "bytes_per_second = 20000000", "zero_byte_files_per_second = 100"],
+    "object-replicator": ["interval = 30", "node_timeout = 10"],
+    "object-updater": ["interval = 10", "objects_per_second = 200"],
+    "container-replicator": ["interval = 30"],
+    "account-replicator": ["interval = 30"],
+    "container-auditor": ["interval = 300", "databases_per_second = 50"],
+    "account-auditor": ["interval = 300", "databases_per_second = 50"],
 }
 
 
@@ -71,12 +83,14 @@ def prepare(data: DataDir, servers: list[Server]) -> None:
             data.device(server.node).mkdir(parents=True, exist_ok=True)
     _create(data.cluster_conf, cluster_text(secrets.token_hex(16)))
     # the proxy's file last: once it exists the directory counts as set up
-    for server in sorted(servers, key=lambda s: not s.is_storage):
+    for server in sorted(servers, key=lambda s: s.kind == "proxy"):
         text = (storage_text(data, server) if server.is_storage
+                else image_text(data, server, servers) if server.kind == "image"
                 else proxy_text(data, server, secrets.token_hex(32)))
         _create(data.conf(server), text)
         if server.is_storage:
             add_daemon_sections(data, server)
+    add_image_service_user(data)
     build_rings(data, servers)
 
 
@@ -91,7 +105,7 @@ def configured_servers(data: DataDir) -> list[Server] | None:
     except ValueError as err:
         raise ConfigError(f"{data.conf(proxy)} [{proxy.section}] bind_port: {err}") from None
     return [dataclasses.replace(server, port=_bind_port(data.conf(server), server.section))
-            if server.is_storage and data.conf(server).exists() else server
+            if server.kind != "proxy" and data.conf(server).exists() else server
             for server in servers]
 
 
@@ -166,6 +180,39 @@ def add_daemon_sections(data: DataDir, server: Server) -> list[str]:
     return added
 
 
+def image_text(data: DataDir, server: Server, servers: list[Server]) -> str:
+    proxy = next(other for other in servers if other.kind == "proxy")
+    account, user, key, _ = next(row for row in USERS if row[:2] == IMAGE_SERVICE_USER)
+    lines = [
+        f"# {server.name}: the image API (Glance v2); images live in the cluster "
+        f"as {account}:{user}.",
+        f"[{server.section}]",
+        f"bind_ip = {IP}",
+        f"bind_port = {server.port}",
+        "workers = 1",
+        f"graceful_shutdown_timeout = {GRACEFUL_SECONDS}",
+        f"log_file = {data.log_file(server)}",
+        f"proxy_url = http://{IP}:{proxy.port}",
+        f"service_user = {account}:{user}",
+        f"service_key = {key}",
+    ]
+    return _HEADER + "\n".join(lines) + "\n"
+
+
+def add_image_service_user(data: DataDir) -> bool:
+    """Give a proxy config written before the image service existed the
+    service's tempauth user (a line after ``[filter:tempauth]``)."""
+    path = data.conf(Server("proxy", None, 0))
+    account, user, key, groups = next(row for row in USERS if row[:2] == IMAGE_SERVICE_USER)
+    option = f"user_{account}_{user}"
+    if not path.exists() or option in ConfigFile(str(path)).sections.get("filter:tempauth", {}):
+        return False
+    text = path.read_text(encoding="utf-8").replace(
+        "[filter:tempauth]\n", f"[filter:tempauth]\n{option} = {key} {groups}\n", 1)
+    write_atomically(str(path), _writer(text.encode("utf-8")), mode=0o600)
+    return True
+
+
 def proxy_text(data: DataDir, server: Server, token_secret: str) -> str:
     users = [f"user_{account}_{user} = {' '.join(filter(None, (key, groups)))}"
              for account, user, key, groups in USERS]
@@ -174,11 +221,21 @@ def proxy_text(data: DataDir, server: Server, token_secret: str) -> str:
         ["[filter:catch_errors]"],
         ["[filter:healthcheck]"],
         ["[filter:proxy_logging]"],
+        ["[filter:bulk]"],
+        ["[filter:ratelimit]",
+         "# no limits here (tests and benchmarks write fast); see proxy-server.conf-sample",
+         "account_ratelimit = 0"],
         ["[filter:copy]"],
+        ["[filter:container_quotas]"],
+        ["[filter:account_quotas]"],
         ["[filter:slo]"],
         ["[filter:dlo]"],
+        ["[filter:versioned_writes]"],
+        ["[filter:object_versioning]"],
+        ["[filter:symlink]"],
         ["[filter:tempurl]"],
         ["[filter:formpost]"],
+        ["[filter:staticweb]"],
         ["[filter:tempauth]",
          "# signs tokens: every proxy of the cluster needs the same one",
          f"token_secret = {token_secret}",

@@ -1,22 +1,24 @@
 """What an all-in-one cluster is made of: its servers, their ports, its paths.
 
 Four storage nodes on 127.0.0.1, each with one device (``sdb<n>``) in its
-own zone and its own object, container and account server, and one proxy
-in front. Every port derives from the proxy's port P:
+own zone and its own object, container and account server, one proxy in
+front, and the image service beside it. Every port derives from the
+proxy's port P:
 
     proxy                         P
+    image service (Glance API)    P + 1212     (9292 for P = 8080, as Glance)
     node n (1..4)   object        P + 1000 + 10 * (n - 1)
                     container     P + 1000 + 10 * (n - 1) + 1
                     account       P + 1000 + 10 * (n - 1) + 2
 
 With P = 8080, node 1 listens on 9080/9081/9082 and node 4 on
-9110/9111/9112. A cluster uses only P and ports P + 1000 to P + 1032, so
-clusters whose proxy ports differ by more than 32, and not by 1000 to
-1032, never share a port.
+9110/9111/9112. A cluster uses only P, ports P + 1000 to P + 1032 and
+P + 1212, so clusters whose proxy ports differ by more than 32, and not
+by 1000 to 1032 nor by 180 to 212 or 1212, never share a port.
 
 The data directory (``$OBJSTORE_AIO_DIR``, by default ``./objstore-data``):
 
-    etc/     objstore.conf, proxy-server.conf, <kind>-server-<n>.conf
+    etc/     objstore.conf, proxy-server.conf, image-server.conf, <kind>-server-<n>.conf
     rings/   <ring>.builder and <ring>.ring.gz: account, container, object, object-1
     srv/<n>/sdb<n>/   node n's device
     log/     <server>.log, one per server; <daemon>-<n>.log, one per daemon and node
@@ -39,6 +41,7 @@ DEFAULT_PORT: Final = 8080
 STORAGE_OFFSET: Final = 1000
 NODE_STRIDE: Final = 10
 HIGHEST_OFFSET: Final = STORAGE_OFFSET + NODE_STRIDE * (NODES - 1) + len(STORAGE_KINDS) - 1
+IMAGE_OFFSET: Final = 1212   # the image service: 8080 + 1212 = Glance's 9292
 IP: Final = "127.0.0.1"
 
 # the module whose main() each kind's console script calls
@@ -47,10 +50,17 @@ MODULES: Final = {
     "container": "objstore.container.server",
     "account": "objstore.account.server",
     "proxy": "objstore.proxy.server",
+    "image": "objstore.image.server",
 }
 # daemon -> (the kind of server whose config it reads, the module of its main())
 DAEMONS: Final = {
     "object-auditor": ("object", "objstore.obj.auditor"),
+    "object-replicator": ("object", "objstore.obj.replicator"),
+    "object-updater": ("object", "objstore.obj.updater"),
+    "container-replicator": ("container", "objstore.container.replicator"),
+    "account-replicator": ("account", "objstore.account.replicator"),
+    "container-auditor": ("container", "objstore.container.auditor"),
+    "account-auditor": ("account", "objstore.account.auditor"),
 }
 
 
@@ -58,8 +68,8 @@ DAEMONS: Final = {
 class Server:
     """One server process of the cluster."""
 
-    kind: str          # object, container, account or proxy
-    node: int | None   # 1..NODES; None for the proxy
+    kind: str          # object, container, account, proxy or image
+    node: int | None   # 1..NODES; None for the proxy and the image server
     port: int
 
     @property
@@ -117,10 +127,11 @@ def device_name(node: int) -> str:
 
 
 def check_port(port: int) -> int:
-    """The proxy port, if it leaves room for the storage ports above it."""
-    if not 1 <= port <= 65535 - HIGHEST_OFFSET:
-        raise ValueError(f"--port must be 1 to {65535 - HIGHEST_OFFSET} (the storage servers "
-                         f"use up to port + {HIGHEST_OFFSET})")
+    """The proxy port, if it leaves room for the ports above it."""
+    if not 1 <= port <= 65535 - IMAGE_OFFSET:
+        raise ValueError(f"--port must be 1 to {65535 - IMAGE_OFFSET} (the storage servers "
+                         f"use up to port + {HIGHEST_OFFSET}, the image server "
+                         f"port + {IMAGE_OFFSET})")
     return port
 
 
@@ -130,11 +141,11 @@ def storage_port(port: int, node: int, kind: str) -> int:
 
 def plan_servers(port: int) -> list[Server]:
     """Every server of a cluster whose proxy listens on ``port``: the
-    storage servers node by node, then the proxy."""
+    storage servers node by node, then the proxy, then the image server."""
     check_port(port)
     servers = [Server(kind, node, storage_port(port, node, kind))
                for node in range(1, NODES + 1) for kind in STORAGE_KINDS]
-    return [*servers, Server("proxy", None, port)]
+    return [*servers, Server("proxy", None, port), Server("image", None, port + IMAGE_OFFSET)]
 
 
 def default_data_dir() -> Path:

@@ -30,7 +30,8 @@ partition and suffix.
   cluster's policies, else 400;
 * ``REPLICATE /<device>/<partition>/<hash>``: the row-sync protocol of the
   DB replicators (``do_REPLICATE``): replication info, sync points, rows
-  since a row id, and merging rows; 404 if there is no such database.
+  since a row id, and merging rows and info; 404 if there is no such
+  database; a whole database pushed (``db_transfer``).
 """
 from __future__ import annotations
 
@@ -44,13 +45,14 @@ from typing import Any, ClassVar, Final, TypeVar
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
-from objstore.common import constraints, paths
+from objstore.common import constraints, db_transfer, paths
 from objstore.common.config import option
 from objstore.common.db import (
     DatabaseBroker, DatabaseError, DatabaseLockTimeout, DatabaseNotFound,
 )
 from objstore.common.http import (
-    HTTPError, Request, Response, WSGIApp, headers_as_text, split_path, text_to_wsgi, wsgi_app,
+    HTTPError, Request, Response, WSGIApp, header_int, headers_as_text, split_path, text_to_wsgi,
+    wsgi_app,
 )
 from objstore.common.http import canonical_header as canonical
 from objstore.common.policies import StoragePolicies, StoragePolicy
@@ -235,12 +237,18 @@ class DatabaseController:
         * ``get_items`` (``since``, ``count``): rows changed after a row id;
         * ``merge_items`` (``items``, ``source_id``): rows merged
           last-writer-wins in one transaction, the sync point moved; 202;
-        * ``merge_syncs`` (``points``): sync points the sender knows; 202.
+        * ``merge_syncs`` (``points``): sync points the sender knows; 202;
+        * ``merge_info`` (``put_timestamp``, ``delete_timestamp``,
+          ``metadata``, any of them): the sender's, newest winning; 202.
 
         A database this node does not have is 404 (the replicator then
-        sends the whole file); a malformed request is 400."""
+        sends the whole file); a malformed request is 400. A body of
+        type ``application/vnd.sqlite3`` is a whole database
+        (``_receive_database``)."""
         device, partition, name_hash = split_path(request, 3, 3)
         path = self.db_path(device, partition, name_hash)
+        if request.content_type == db_transfer.DB_CONTENT_TYPE:
+            return self._receive_database(request, device, name_hash, path)
         if not request.body:
             info = self.run(device, path, DatabaseBroker.get_replication_info)
             return respond(200, {"Content-Type": "application/json; charset=utf-8"},
@@ -251,6 +259,41 @@ class DatabaseController:
             return respond(202)
         return respond(200, {"Content-Type": "application/x-msgpack"},
                        msgpack.packb(result, use_bin_type=True))
+
+    # -- REPLICATE of a whole database (objstore.common.db_transfer) ------------
+
+    def _receive_database(self, request: Request, device: str, name_hash: str,
+                          path: str) -> Response:
+        """A whole database pushed by a replicator: 201 with the new
+        replica's id (msgpack ``{"id": ...}``) when it became this replica,
+        202 when it was merged into the one here."""
+        length = header_int(request, "Content-Length")
+        if length is None:
+            raise HTTPError(411, "a database needs a Content-Length")
+        if length <= 0:
+            raise HTTPError(400, "an empty body is no database")
+        etag = request.headers.get("ETag", "")
+        if not etag:
+            raise HTTPError(400, "a database needs an ETag (the MD5 of its bytes)")
+        self.offload(self._check_device, device)
+
+        def belongs(info: Mapping[str, Any]) -> bool:
+            return self.hash_path(str(info.get("account", "")),
+                                  info.get("container")) == name_hash
+
+        try:
+            installed = db_transfer.receive(request.environ["wsgi.input"], length, etag, path,
+                                            self.BROKER, belongs, self.offload)
+        except DatabaseLockTimeout as err:
+            self.logger.warning("%s", err)
+            raise HTTPError(503, "the database is busy; try again") from None
+        except DatabaseError as err:
+            self.logger.error("%s", err)
+            raise HTTPError(500, f"database error: {err}") from None
+        if installed is None:
+            return respond(202)
+        return respond(201, {"Content-Type": "application/x-msgpack"},
+                       msgpack.packb({"id": installed}, use_bin_type=True))
 
 
 def _replicate_request(body: bytes) -> tuple[str, dict[str, Any]]:
@@ -305,8 +348,14 @@ def _op_merge_syncs(broker: DatabaseBroker, args: dict[str, Any]) -> None:
     broker.merge_syncs(points)
 
 
+@_checked
+def _op_merge_info(broker: DatabaseBroker, args: dict[str, Any]) -> None:
+    db_transfer.merge_replica_info(broker, args)
+
+
 _REPLICATE_OPS: Final = {"sync": _op_sync, "get_items": _op_get_items,
-                         "merge_items": _op_merge_items, "merge_syncs": _op_merge_syncs}
+                         "merge_items": _op_merge_items, "merge_syncs": _op_merge_syncs,
+                         "merge_info": _op_merge_info}
 
 
 def make_db_app(controller: type[DatabaseController], conf: DatabaseServerConfig,

@@ -17,7 +17,7 @@ from objstore.common.config import describe
 PREAMBLES: dict[str, str] = {
     "proxy-server.conf-sample": """[pipeline:main]
 # The filters a request passes, left to right, then the app.
-pipeline = catch_errors healthcheck proxy_logging tempurl formpost tempauth copy slo dlo proxy-server
+pipeline = catch_errors healthcheck proxy_logging bulk tempurl formpost ratelimit tempauth staticweb copy container_quotas account_quotas slo dlo versioned_writes object_versioning symlink proxy-server
 
 [filter:catch_errors]
 # A transaction id on every response; a 500 with it, never a traceback.
@@ -40,8 +40,37 @@ pipeline = catch_errors healthcheck proxy_logging tempurl formpost tempauth copy
 # The headers to log when access_log_headers is on; empty for all.
 # access_log_headers_only =
 
+[filter:bulk]
+# ?extract-archive=tar|tar.gz|tar.bz2 makes objects of an archive's files;
+# ?bulk-delete deletes a list of paths. Each item is a request as the client.
+# Containers one archive may create or write into.
+# max_containers_per_extraction = 10000
+# Failed members that end an extraction (413).
+# max_failed_extractions = 1000
+# Paths one bulk delete may list.
+# max_deletes_per_request = 10000
+# Failed deletes that end a bulk delete (413).
+# max_failed_deletes = 1000
+# Seconds between the spaces sent while a bulk request works.
+# yield_frequency = 10.0
+# Objects deleted at once by one bulk delete.
+# delete_concurrency = 2
+# Times a container delete refused as not empty (409) is tried again.
+# delete_container_retry_count = 0
+
+[filter:staticweb]
+# Containers as web sites (X-Container-Meta-Web-Index, -Web-Listings, -Web-Error)
+# for requests without a token or with X-Web-Mode: true (no options).
+
 [filter:copy]
 # Server-side copies: COPY with Destination, PUT with X-Copy-From (no options).
+
+[filter:container_quotas]
+# 413 for uploads past X-Container-Meta-Quota-Bytes or -Quota-Count (no options).
+
+[filter:account_quotas]
+# 413 for uploads past X-Account-Meta-Quota-Bytes, which only reseller admins set
+# (no options).
 
 [filter:slo]
 # Static large objects: manifests of segments (?multipart-manifest=put|get|delete).
@@ -56,6 +85,19 @@ pipeline = catch_errors healthcheck proxy_logging tempurl formpost tempauth copy
 
 [filter:dlo]
 # Dynamic large objects: X-Object-Manifest: <container>/<prefix> (no options).
+
+[filter:versioned_writes]
+# Legacy versioning: X-Versions-Location (stack) and X-History-Location (history)
+# archive old versions in a container of the client's (no options).
+
+[filter:object_versioning]
+# Versioning by X-Versions-Enabled: every version kept, ?versions listings,
+# ?version-id reads, deletes and restores (no options).
+
+[filter:symlink]
+# Symlinks: X-Symlink-Target on a zero-byte PUT; GET and HEAD follow the link.
+# Links a GET or HEAD may pass through in a row (more: 409).
+# symloop_max = 2
 
 [filter:tempurl]
 # Temp URLs: temp_url_sig/temp_url_expires give time-limited access to objects.
@@ -80,6 +122,27 @@ pipeline = catch_errors healthcheck proxy_logging tempurl formpost tempauth copy
 # allowed_digests = sha1 sha256 sha512
 # Seconds account and container keys are cached.
 # key_cache_time = 60.0
+
+[filter:ratelimit]
+# Writes per second per account and per container; 498 past the longest wait.
+# Each proxy worker counts alone: the cluster's rate is this x workers x proxies.
+# Container PUTs and DELETEs per second in one account (0: no limit).
+# account_ratelimit = 0.0
+# Object PUTs, POSTs and DELETEs per second in a container of <size> objects
+# or more (interpolated between sizes; none below the smallest).
+# container_ratelimit_<size> = <rate>
+# Container listings (GET) per second, by the container's size likewise.
+# container_listing_ratelimit_<size> = <rate>
+# The longest a request is held; one that would wait longer gets 498.
+# max_sleep_time_seconds = 60.0
+# Log every wait longer than this (0: none).
+# log_sleep_time_seconds = 0.0
+# Seconds a rate may fall behind and catch up faster than the rate.
+# rate_buffer_seconds = 5.0
+# Accounts never limited.
+# account_whitelist =
+# Accounts refused every request (497).
+# account_blacklist =
 
 [filter:tempauth]
 # Signs tokens: at least 16 random bytes, the same on every proxy. Required.
@@ -113,6 +176,9 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
     "proxy-server.conf-sample": (
         "objstore-proxy-server: the Swift API in front of the storage nodes.",
         "app:proxy-server", "objstore.proxy.server:ProxyConfig"),
+    "image-server.conf-sample": (
+        "objstore-image-server: the image API (Glance v2), images kept in the cluster.",
+        "app:image-server", "objstore.image.config:ImageConfig"),
 }
 
 
@@ -123,6 +189,33 @@ DAEMON_SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("object-auditor",
          "objstore-object-auditor CONF [--once]: checks every object's bytes and quarantines rot.",
          "objstore.obj.auditor:ObjectAuditorConfig"),
+        ("object-replicator",
+         "objstore-object-replicator CONF [--once]: every object on every primary; "
+         "handoffs moved home.",
+         "objstore.obj.replicator:ObjectReplicatorConfig"),
+        ("object-updater",
+         "objstore-object-updater CONF [--once]: container updates that failed, sent again.",
+         "objstore.obj.updater:ObjectUpdaterConfig"),
+    ],
+    "app:container-server": [
+        ("container-replicator",
+         "objstore-container-replicator CONF [--once]: every container DB alike on every "
+         "primary; handoffs moved home.",
+         "objstore.container.replicator:ContainerReplicatorConfig"),
+        ("container-auditor",
+         "objstore-container-auditor CONF [--once]: every container DB checked; the damaged "
+         "quarantined.",
+         "objstore.container.auditor:ContainerAuditorConfig"),
+    ],
+    "app:account-server": [
+        ("account-replicator",
+         "objstore-account-replicator CONF [--once]: every account DB alike on every "
+         "primary; handoffs moved home.",
+         "objstore.account.replicator:AccountReplicatorConfig"),
+        ("account-auditor",
+         "objstore-account-auditor CONF [--once]: every account DB checked; the damaged "
+         "quarantined.",
+         "objstore.account.auditor:AccountAuditorConfig"),
     ],
 }
 

@@ -193,6 +193,19 @@ class Daemon:
             self.stats.add("errors")
             self.logger.exception("%s failed on device %s", self.name, device.name)
 
+    def listdir(self, path: str) -> list[str]:
+        """A directory's names, sorted; none if it is gone (directories
+        vanish under a walk: replication, rehashing); other trouble
+        listing it is counted as an error and logged."""
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as err:
+            self.stats.add("errors")
+            self.logger.error("cannot list %s: %s", path, err.strerror or err)
+            return []
+
     def device_available(self, device: LocalDevice) -> bool:
         if self.conf.mount_check:
             return os.path.ismount(device.path)

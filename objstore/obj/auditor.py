@@ -156,27 +156,17 @@ class ObjectAuditor(Daemon):
         device. Directories vanish under a walk (replication, rehashing):
         that is normal; any other trouble listing one is an error."""
         root = os.path.join(device.path, policy.data_dir)
-        for partition_name in self._listdir(root):
+        for partition_name in self.listdir(root):
             partition = paths.valid_partition(partition_name)
             if partition is None:
                 continue
             partition_dir = os.path.join(root, partition_name)
-            for suffix in self._listdir(partition_dir):
+            for suffix in self.listdir(partition_dir):
                 if len(suffix) != 3:
                     continue
-                for name_hash in self._listdir(os.path.join(partition_dir, suffix)):
+                for name_hash in self.listdir(os.path.join(partition_dir, suffix)):
                     if paths.valid_hash(name_hash) and name_hash.endswith(suffix):
                         yield partition, name_hash
-
-    def _listdir(self, path: str) -> list[str]:
-        try:
-            return sorted(os.listdir(path))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as err:
-            self.stats.add("errors")
-            self.logger.error("cannot list %s: %s", path, err.strerror or err)
-            return []
 
     # -- one object ----------------------------------------------------------------------
 

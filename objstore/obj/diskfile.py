@@ -289,13 +289,7 @@ class DiskFile:
         """Steps 3 to 7 of the module docstring."""
         try:
             _fsync(fd)
-            created = _make_dirs(self.hash_dir)
-            dir_fd = os.open(self.hash_dir, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                _name(fd, temp_path, dir_fd, final_name)
-                _fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            created = self._name_in_place(fd, temp_path, final_name)
             for directory in reversed(created):
                 _fsync_dir(os.path.dirname(directory))
         except OSError as err:
@@ -304,6 +298,26 @@ class DiskFile:
             raise
         self.cleanup()
         self._invalidate_suffix()
+
+    def _name_in_place(self, fd: int, temp_path: str | None, final_name: str) -> list[str]:
+        """Steps 4 to 6 (the hash directory's fsync); the directories made.
+        A rehash removes empty hash directories, maybe one just made here
+        before the file is in it: then make it again."""
+        created: list[str] = []
+        for attempt in range(3):
+            created += _make_dirs(self.hash_dir)
+            try:
+                dir_fd = os.open(self.hash_dir, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    _name(fd, temp_path, dir_fd, final_name)
+                    _fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+                return created
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        return created
 
     def cleanup(self) -> None:
         """Remove files that no longer count (rules in layout.py)."""

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import os
 import re
+import uuid
 from collections.abc import Iterable
 from typing import Final
 
@@ -125,7 +126,8 @@ def _read_cache(partition_dir: str) -> dict[str, str]:
 
 def _write_cache(partition_dir: str, hashes: dict[str, str]) -> None:
     path = os.path.join(partition_dir, CACHE)
-    temp = f"{path}.{os.getpid()}.tmp"
+    # one name per call: two REPLICATEs of one partition may refresh it at once
+    temp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     with open(temp, "wb") as handle:
         handle.write(msgpack.packb({"version": 1, "hashes": hashes}, use_bin_type=True))
     os.replace(temp, path)

@@ -38,7 +38,7 @@ from objstore.common.http import (
 from objstore.common.http_client import ConnectionPool
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
-from objstore.obj import hashes, updates
+from objstore.obj import hashes, sync_receiver, updates
 from objstore.obj.update_batches import UpdateBatcher
 from objstore.obj.diskfile import DISK_CHUNK_SIZE, DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import (
@@ -102,7 +102,7 @@ class ObjectController:
         handler = getattr(self, "do_" + request.method, None)
         if handler is None:
             raise HTTPError(405, f"{request.method} is not supported",
-                            {"Allow": "PUT, GET, HEAD, POST, DELETE, REPLICATE"})
+                            {"Allow": "PUT, GET, HEAD, POST, DELETE, REPLICATE, SYNC"})
         try:
             return handler(request)  # type: ignore[no-any-return]
         except DiskFileError as err:
@@ -342,12 +342,15 @@ class ObjectController:
     def do_POST(self, request: Request) -> Response:
         timestamp = header_timestamp(request)
         diskfile, info, _, _ = self._locate(request)
+        now = time.time()
         try:
             constraints.check_metadata(request.headers, "object")
-            delete_at = constraints.check_delete_headers(request.headers, time.time())
+            delete_at = constraints.check_delete_headers(request.headers, now)
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
-        if info is None:
+        expiry = None if info is None else info.metadata.get("X-Delete-At")
+        if info is None or expiry is not None and int(expiry) <= now:
+            # an expired object is gone: a POST must not bring it back
             raise HTTPError(404, "not found")
         if info.timestamp >= timestamp:
             raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
@@ -377,6 +380,12 @@ class ObjectController:
                              recalculate)
         return Response(body=msgpack.packb(found), content_type="application/x-msgpack",
                         charset=None)
+
+    def do_SYNC(self, request: Request) -> Response:
+        """``SYNC /<device>/<partition>``: the replicator's offers and pushes
+        (``sync_protocol``; handled by ``sync_receiver``)."""
+        return sync_receiver.handle_sync(request, self.manager, self.offload,
+                                         self.conf.reclaim_age)
 
     def do_DELETE(self, request: Request) -> Response:
         timestamp = header_timestamp(request)

@@ -17,7 +17,7 @@ from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
-from objstore.proxy import acl
+from objstore.proxy import acl, cors
 from objstore.proxy.backend import Answer, strip_backend
 from objstore.proxy.quorum import best_status
 
@@ -218,7 +218,8 @@ def account_info(app: ProxyApp, request: Request, account: str) -> dict[str, Any
     if answer.status >= 500:
         raise HTTPError(503, "the account's servers did not answer")
     info = {} if answer.status == 404 else {
-        "acl": dict(answer.headers).get("X-Account-Access-Control")}
+        "acl": dict(answer.headers).get("X-Account-Access-Control"),
+        "headers": {name.lower(): value for name, value in dict(answer.headers).items()}}
     app.cache.put(key, info)
     return info or None
 
@@ -256,7 +257,8 @@ def container_info(app: ProxyApp, request: Request, account: str,
         info = {"policy": int(headers.get("X-Backend-Storage-Policy-Index", 0)),
                 "read": headers.get("X-Container-Read"),
                 "write": headers.get("X-Container-Write"),
-                "object_count": headers.get("X-Container-Object-Count")}
+                "object_count": headers.get("X-Container-Object-Count"),
+                "headers": {name.lower(): value for name, value in headers.items()}}
     app.cache.put(key, info)
     return info or None
 
@@ -324,6 +326,7 @@ class ContainerController(Controller):
             raise HTTPError(err.status, err.reason) from None
         except ValueError as err:
             raise HTTPError(400, f"invalid ACL: {err}") from None
+        cors.check_settings(request.headers)
         passed = passed_headers(request, CLIENT_CONTAINER_HEADERS, CONTAINER_SETTINGS)
         if not is_owner(request):  # Swift ignores these from others, and so do we
             passed = {k: v for k, v in passed.items() if not acl.is_owner_header(k)}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import mimetypes
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from objstore.common import concurrency, constraints
@@ -27,8 +27,8 @@ from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
 from objstore.proxy.backend import _take, strip_backend
 from objstore.proxy.controllers import (
-    Controller, container_info, from_quorum, passed_headers, read, respond, trans_headers,
-    wants_newest,
+    Controller, account_info, container_info, from_quorum, passed_headers, read, respond,
+    trans_headers, wants_newest,
 )
 from objstore.proxy.nodes import node_iter
 from objstore.proxy.quorum import best_status, quorum_size
@@ -43,6 +43,8 @@ OBJECT_SETTINGS = ("content-encoding", "content-disposition", "content-language"
 FORWARDED_ON_READ = ("range", "if-match", "if-none-match", "if-modified-since",
                      "if-unmodified-since")
 CHUNK = 65536
+# environ key: the sysmeta of the object a GET or HEAD answered with (show_sysmeta)
+OBJECT_SYSMETA = "objstore.object_sysmeta"
 
 
 class ObjectController(Controller):
@@ -57,7 +59,7 @@ class ObjectController(Controller):
         handler = self.handler(request)
         info = container_info(self.app, request, self.account, self.container)
         self.app.authorize(request, self.account, self.container, self.obj,
-                           container_info=info or {})
+                           container_info=info or {}, account_info=self._account_acl(request))
         if info is None:
             raise HTTPError(404, "no such container")
         policy = info["policy"]
@@ -252,9 +254,18 @@ class ObjectController(Controller):
                         if name.lower() in FORWARDED_ON_READ})
         return headers
 
+    def _account_acl(self, request: Request) -> dict[str, Any]:
+        """The account's facts for its ACL (cached); none when its servers do
+        not answer: objects stay readable to their owners without them."""
+        try:
+            return account_info(self.app, request, self.account) or {}
+        except HTTPError:
+            return {}
+
     def do_HEAD(self, request: Request) -> Response:
         answer = read(self.app, request, self.ring, self.part, self.path,
                       self._read_headers(request))
+        show_sysmeta(request, answer.headers)
         return respond(answer, head=True)
 
     def _nodes_to_read(self, request: Request) -> Iterator[Device]:
@@ -281,6 +292,7 @@ class ObjectController(Controller):
         if isinstance(response_from, int):
             raise HTTPError(response_from, "not found" if response_from == 404 else "")
         node, conn, backend = response_from
+        show_sysmeta(request, backend.headers)
         if backend.status not in (200, 206):
             body = backend.read()
             conn.close()
@@ -352,6 +364,14 @@ class ObjectController(Controller):
                     (_, conn, backend), nodes = found
         finally:
             conn.close()
+
+
+def show_sysmeta(request: Request, headers: Mapping[str, str]) -> None:
+    """The object's sysmeta for the filters above (symlink reads its target
+    there): in the environ, since a client never sees sysmeta headers."""
+    request.environ[OBJECT_SYSMETA] = {
+        name: value for name, value in headers.items()
+        if name.lower().startswith("x-object-sysmeta-")}
 
 
 def _range_of(content_range: str | None) -> tuple[int, int | None]:

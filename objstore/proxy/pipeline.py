@@ -31,16 +31,31 @@ from objstore.common.http import WSGIApp
 AppFactory = Callable[[Mapping[str, str], logging.Logger], WSGIApp]
 
 FILTERS: dict[str, str] = {
+    "account_quotas": "objstore.proxy.middleware.account_quotas",
+    "bulk": "objstore.proxy.middleware.bulk",
     "catch_errors": "objstore.proxy.middleware.catch_errors",
+    "container_quotas": "objstore.proxy.middleware.container_quotas",
     "copy": "objstore.proxy.middleware.copy",
     "dlo": "objstore.proxy.middleware.dlo",
     "formpost": "objstore.proxy.middleware.formpost",
     "healthcheck": "objstore.proxy.middleware.healthcheck",
+    "object_versioning": "objstore.proxy.middleware.object_versioning",
     "proxy_logging": "objstore.proxy.middleware.proxy_logging",
+    "ratelimit": "objstore.proxy.middleware.ratelimit",
     "slo": "objstore.proxy.middleware.slo",
+    "staticweb": "objstore.proxy.middleware.staticweb",
+    "symlink": "objstore.proxy.middleware.symlink",
     "tempauth": "objstore.proxy.middleware.tempauth",
     "tempurl": "objstore.proxy.middleware.tempurl",
+    "versioned_writes": "objstore.proxy.middleware.versioned_writes",
 }
+
+
+# environ key: ``cached_facts(environ, "/v1/<account>[/<container>]")``, the
+# proxy's cached HEAD headers of an account or container (lower-case names;
+# None when it does not exist), for filters that must not ask the storage
+# nodes on every request.
+CACHED_FACTS = "objstore.cached_facts"
 
 
 class SectionOptions(dict[str, str]):

@@ -29,7 +29,7 @@ from objstore.common.server import Hooks, ServerConfig, install_cluster, run_wsg
 from objstore.proxy import acl
 from objstore.proxy.backend import Backend, Timeouts
 from objstore.proxy.nodes import ErrorLimiter
-from objstore.proxy.pipeline import FILTERS, build_pipeline
+from objstore.proxy.pipeline import CACHED_FACTS, FILTERS, build_pipeline
 from ring.ring import Ring
 
 VERSION = "objstore 0.1.0"
@@ -50,6 +50,12 @@ class ProxyConfig(ServerConfig):
         False, "let reseller admins PUT and DELETE accounts directly")
     recheck_existence: float = option(60.0, "seconds account and container facts are cached",
                                       minimum=0)
+    cors_allow_origin: list[str] = option(
+        [], "origins (scheme://host[:port]) every container allows for CORS, besides its own")
+    strict_cors_mode: bool = option(
+        True, "CORS headers only for allowed origins (off: for any Origin)")
+    cors_expose_headers: list[str] = option(
+        [], "headers every CORS answer exposes, besides Swift's and the container's")
 
 
 class Rings:
@@ -105,6 +111,7 @@ class ProxyApp:
         if request.path_info == "/info":
             return self.info(request)
         version, account, container, obj = (split_path(request, 2, 4, rest=True) + [None, None])[:4]
+        obj = obj or None   # /v1/a/c/ is the container, as in Swift (static sites use it)
         try:
             constraints.check_api_version(version)
             constraints.check_account_name(account)
@@ -114,13 +121,16 @@ class ProxyApp:
                 constraints.check_object_name(obj)
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
-        from objstore.proxy import controllers, objects
+        from objstore.proxy import controllers, cors, objects
 
+        controller: controllers.Controller
         if obj:
-            return objects.ObjectController(self, account, container, obj).handle(request)
-        if container:
-            return controllers.ContainerController(self, account, container).handle(request)
-        return controllers.AccountController(self, account).handle(request)
+            controller = objects.ObjectController(self, account, container, obj)
+        elif container:
+            controller = controllers.ContainerController(self, account, container)
+        else:
+            controller = controllers.AccountController(self, account)
+        return cors.handle(self, request, controller, account, container or None)
 
     def authorize(self, request: Request, account: str, container: str | None, obj: str | None,
                   container_info: Mapping[str, Any] | None = None,
@@ -142,10 +152,28 @@ class ProxyApp:
             raise HTTPError(status, "a valid token is required" if status == 401
                             else "this token may not do that")
 
+    def cached_facts(self, environ: dict[str, Any], path: str) -> dict[str, str] | None:
+        """An account's or container's HEAD headers (lower-case names) as this
+        worker caches them (``recheck_existence``), for filters; None if it
+        does not exist or its servers did not answer."""
+        from objstore.proxy import controllers
+
+        parts = path.split("/")
+        if len(parts) not in (3, 4) or parts[0] or parts[1] != "v1" or not parts[2]:
+            return None
+        request = Request(environ)
+        try:
+            info = (controllers.account_info(self, request, parts[2]) if len(parts) == 3
+                    else controllers.container_info(self, request, parts[2], parts[3]))
+        except HTTPError:
+            return None
+        return None if info is None else dict(info.get("headers") or {})
+
     def info(self, request: Request) -> Response:
         limits = constraints.DEFAULT_CONSTRAINTS
         swift = {
             "version": VERSION,
+            "strict_cors_mode": self.conf.strict_cors_mode,
             "max_file_size": limits.max_file_size,
             "max_meta_name_length": limits.max_meta_name_length,
             "max_meta_value_length": limits.max_meta_value_length,
@@ -177,8 +205,11 @@ def make_app(conf_path: str) -> Callable[[ProxyConfig, logging.Logger], WSGIApp]
         conf_file = ConfigFile(conf_path)
         filters = [name for name in conf_file.pipeline()[:-1]]
 
+        built: list[ProxyApp] = []
+
         def proxy_factory(options: Mapping[str, str], log: logging.Logger) -> WSGIApp:
             app = ProxyApp(conf, log, cluster)
+            built.append(app)
             inner = wsgi_app(app, log)
 
             def with_filters(environ: dict[str, Any], start_response: Callable[..., Any]
@@ -187,8 +218,15 @@ def make_app(conf_path: str) -> Callable[[ProxyConfig, logging.Logger], WSGIApp]
                 return inner(environ, start_response)
             return with_filters
 
-        return build_pipeline(conf_file, {"proxy": proxy_factory, "proxy-server": proxy_factory},
-                              logger)
+        pipeline = build_pipeline(conf_file, {"proxy": proxy_factory,
+                                              "proxy-server": proxy_factory}, logger)
+        proxy = built[-1]
+
+        def with_facts(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            # filters (quotas) read the proxy's cached account and container facts
+            environ[CACHED_FACTS] = proxy.cached_facts
+            return pipeline(environ, start_response)
+        return with_facts
     return make
 
 

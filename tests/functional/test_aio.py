@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from objstore.aio.layout import HIGHEST_OFFSET, STORAGE_OFFSET
+from objstore.aio.layout import (
+    DAEMONS as DAEMON_KINDS, HIGHEST_OFFSET, IMAGE_OFFSET, STORAGE_OFFSET,
+)
 
 from .test_server_runtime import ROOT, children, wait_until
 
 pytestmark = pytest.mark.slow
 HAVE_PROXY = importlib.util.find_spec("objstore.proxy.server") is not None
-SERVERS = 13 if HAVE_PROXY else 12
-DAEMONS = 4  # an object auditor per node
+SERVERS = 14 if HAVE_PROXY else 12   # with the proxy comes the image server
+DAEMONS = 4 * len(DAEMON_KINDS)  # each daemon on every node
 
 
 def is_free(port: int) -> bool:
@@ -37,8 +39,9 @@ def base_port() -> int:
     """A proxy port whose cluster ports are all free, below the kernel's
     ephemeral range (where other tests' free ports come from)."""
     for _ in range(200):
-        port = random.randrange(10000, 32768 - HIGHEST_OFFSET - 1)
-        wanted = [port, *range(port + STORAGE_OFFSET, port + HIGHEST_OFFSET + 1)]
+        port = random.randrange(10000, 32768 - IMAGE_OFFSET - 1)
+        wanted = [port, *range(port + STORAGE_OFFSET, port + HIGHEST_OFFSET + 1),
+                  port + IMAGE_OFFSET]
         if all(is_free(p) for p in wanted):
             return port
     raise AssertionError("no free range of ports")
@@ -86,7 +89,8 @@ def left(all_pids: set[int]) -> set[int]:
 
 def answering(data: Path, port: int) -> dict[str, int] | None:
     """The servers' and daemons' pids once every server answers: storage
-    servers 400 to ``GET /``, the proxy 200 to ``GET /healthcheck``."""
+    servers 400 to ``GET /``, the proxy 200 to ``GET /healthcheck``, the
+    image server 200 to ``GET /versions``."""
     server_pids = pids(data)
     if len(server_pids) != SERVERS + DAEMONS:
         return None
@@ -94,7 +98,8 @@ def answering(data: Path, port: int) -> dict[str, int] | None:
         for kind in range(3):
             if status_of(port + 1000 + 10 * node + kind, "/") != 400:
                 return None
-    if HAVE_PROXY and status_of(port, "/healthcheck") != 200:
+    if HAVE_PROXY and (status_of(port, "/healthcheck") != 200
+                       or status_of(port + IMAGE_OFFSET, "/versions") != 200):
         return None
     return server_pids
 
@@ -105,6 +110,7 @@ def test_detached_cluster_answers_then_stops_without_a_trace(tmp_path: Path) -> 
     assert started.returncode == (0 if HAVE_PROXY else 1), started.stderr
     if HAVE_PROXY:
         assert f"auth URL:  http://127.0.0.1:{port}/auth/v1.0" in started.stdout
+        assert f"images:    http://127.0.0.1:{port + IMAGE_OFFSET}" in started.stdout
         assert "-U test:tester -K testing stat" in started.stdout
     server_pids = answering(data, port)
     assert server_pids is not None

@@ -45,6 +45,10 @@ def test_acls_and_keys_are_for_owners_only(cluster: Cluster) -> None:
                                                  headers={"X-Auth-Token": other})[1]
     assert raw(cluster, "HEAD", path, headers={"X-Auth-Token": owner}
                )[1]["X-Account-Access-Control"] == acl
+    # the account's ACL reaches objects too: read-write writes and reads them
+    assert raw(cluster, "PUT", f"{path}/team/o", b"by tester3", {"X-Auth-Token": other})[0] == 201
+    assert raw(cluster, "GET", f"{path}/team/o", headers={"X-Auth-Token": other}
+               )[2] == b"by tester3"
     # and read-write may not change the account's own ACL
     assert raw(cluster, "POST", path, headers={
         "X-Auth-Token": other, "X-Account-Access-Control": "{}"})[0] == 403

@@ -172,7 +172,9 @@ def test_a_changed_segment_is_never_served(tester: Client, cluster: LargeObjectC
     with pytest.raises(http.client.IncompleteRead) as cut:
         response.read()
     conn.close()
-    assert cut.value.partial == parts["1"]          # the first segment, and nothing after
+    # the first segment (or, on a machine slow enough for a read timeout,
+    # part of it), and never a byte of the changed one
+    assert parts["1"].startswith(cut.value.partial)
     status, _, body = tester("GET", "chg/m", Range="bytes=200000-")
     assert status == 409 and b"segment /chg-segs/2 changed" in body
 

@@ -11,7 +11,9 @@ import pytest
 
 from objstore.account.server import AccountServerConfig
 from objstore.aio import cli, files, processes
-from objstore.aio.layout import DataDir, Server, check_port, plan_servers, storage_port
+from objstore.aio.layout import (
+    DAEMONS, DataDir, Server, check_port, plan_servers, storage_port,
+)
 from objstore.common.config import ConfigFile, build
 from objstore.common.policies import load_cluster_config
 from objstore.common.server import ServerConfig
@@ -48,7 +50,8 @@ def test_the_port_scheme() -> None:
             ports["account-server-1"]) == (9080, 9081, 9082)
     assert (ports["object-server-4"], ports["container-server-4"],
             ports["account-server-4"]) == (9110, 9111, 9112)
-    assert len(set(ports.values())) == len(servers) == 13
+    assert ports["image-server"] == 9292   # Glance's port
+    assert len(set(ports.values())) == len(servers) == 14
     assert {s.node for s in storage(servers)} == {1, 2, 3, 4}
     assert storage_port(8080, 2, "container") == 9091
 
@@ -62,8 +65,8 @@ def test_clusters_on_ports_33_apart_share_no_port() -> None:
 
 
 def test_the_proxy_port_must_leave_room_for_the_storage_ports() -> None:
-    assert check_port(65535 - 1032) == 64503
-    for bad in (0, 64504, 70000):
+    assert check_port(65535 - 1212) == 64323   # the image server's port fits too
+    for bad in (0, 64324, 70000):
         with pytest.raises(ValueError):
             check_port(bad)
 
@@ -116,8 +119,10 @@ def test_the_proxy_config(cluster: tuple[DataDir, list[Server]]) -> None:
     data, servers = cluster
     proxy = cli.proxy_of(servers)
     conf = ConfigFile(str(data.conf(proxy)))
-    assert conf.pipeline() == ["catch_errors", "healthcheck", "proxy_logging", "tempurl",
-                               "formpost", "tempauth", "copy", "slo", "dlo", "proxy-server"]
+    assert conf.pipeline() == ["catch_errors", "healthcheck", "proxy_logging", "bulk",
+                               "tempurl", "formpost", "ratelimit", "tempauth", "staticweb", "copy", "container_quotas",
+                               "account_quotas", "slo", "dlo", "versioned_writes",
+                               "object_versioning", "symlink", "proxy-server"]
     app, warnings = build(ServerConfig, conf.sections["app:proxy-server"],
                           source="proxy", section="app:proxy-server")
     assert (app.bind_port, app.workers, app.log_file) == (PORT, 1, str(data.log_file(proxy)))
@@ -146,7 +151,33 @@ def test_the_users_of_a_swift_all_in_one(cluster: tuple[DataDir, list[Server]]) 
         "test:tester6": ("testing6", {".reseller_admin"}),
         "test5:tester5": ("testing5", {"service"}),
         "admin:admin": ("admin", {".admin", ".reseller_admin"}),
+        "images:glance": ("glance", {".admin"}),
     }
+
+
+def test_the_image_server_config(cluster: tuple[DataDir, list[Server]]) -> None:
+    from objstore.image.config import ImageConfig
+    from objstore.proxy.users import authenticate, parse_users
+
+    data, servers = cluster
+    image = next(server for server in servers if server.kind == "image")
+    conf, warnings = ConfigFile(str(data.conf(image))).load(image.section, ImageConfig)
+    assert warnings == []
+    assert (conf.bind_port, conf.proxy_url) == (PORT + 1212, f"http://127.0.0.1:{PORT}")
+    options = ConfigFile(str(data.conf(cli.proxy_of(servers)))).sections["filter:tempauth"]
+    assert authenticate(parse_users(options), conf.service_user, conf.service_key)
+
+
+def test_an_old_proxy_config_gets_the_image_service_user(
+        cluster: tuple[DataDir, list[Server]]) -> None:
+    data, servers = cluster
+    proxy = data.conf(cli.proxy_of(servers))
+    proxy.write_text("".join(line for line in proxy.read_text().splitlines(keepends=True)
+                             if not line.startswith("user_images_glance")))
+    files.prepare(data, servers)
+    assert ConfigFile(str(proxy)).sections["filter:tempauth"]["user_images_glance"] == \
+        "glance .admin"
+    assert files.add_image_service_user(data) is False   # once is enough
 
 
 def test_the_proxy_config_passes_the_proxys_own_schema(
@@ -270,7 +301,8 @@ def test_stop_and_status_of_a_stopped_cluster(
     data.pid_file(servers[0]).write_text(f"{processes.os.getpid()}\n")  # a stale pid file
     assert cli.run(["status", "--data-dir", str(data.root)]) == 1
     out = capsys.readouterr().out
-    assert out.count(" stopped") == 12 + 4 and out.count(" dead (see ") == 1  # 4 auditors
+    daemons = 4 * len(DAEMONS)  # each daemon on each of the 4 nodes
+    assert out.count(" stopped") == 13 + daemons and out.count(" dead (see ") == 1
     assert cli.run(["stop", "--data-dir", str(data.root)]) == 0  # and we are still here
     assert "nothing runs" in capsys.readouterr().out
     assert not data.pid_file(servers[0]).exists()
@@ -312,8 +344,9 @@ def test_without_a_proxy_the_storage_servers_still_start(
     monkeypatch.setattr(processes, "answers", lambda server: True)
     data_dir = tmp_path / "aio"
     assert cli.run(["--data-dir", str(data_dir), "--port", str(PORT), "--detach"]) == 1
-    assert len(started) == 12 + 4 and "proxy-server" not in started
-    assert started[12:] == [f"object-auditor-{node}" for node in (1, 2, 3, 4)]  # once up
+    assert len(started) == 12 + 4 * len(DAEMONS) and "proxy-server" not in started
+    assert started[12:] == [f"{daemon}-{node}" for daemon in DAEMONS
+                            for node in (1, 2, 3, 4)]  # once the servers are up
     out = capsys.readouterr().out
     assert "no proxy: objstore.proxy.server is not installed yet" in out
     assert (data_dir / "etc" / "proxy-server.conf").exists()

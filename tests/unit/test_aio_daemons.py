@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from objstore.aio import cli, files
-from objstore.aio.layout import DataDir, DaemonProcess, Server, plan_daemons, plan_servers
+from objstore.aio.layout import (
+    DAEMONS, DataDir, DaemonProcess, Server, plan_daemons, plan_servers,
+)
 from objstore.daemons.local_devices import local_devices
 from objstore.daemons.runner import load_daemon_config
 from objstore.obj.auditor import ObjectAuditor
@@ -23,13 +25,16 @@ def cluster(tmp_path: Path) -> tuple[DataDir, list[Server]]:
     return data, servers
 
 
-def test_every_node_runs_an_auditor_on_its_own_device(
+def test_every_node_runs_each_daemon_on_its_own_device(
         cluster: tuple[DataDir, list[Server]]) -> None:
     data, servers = cluster
     daemons = plan_daemons(servers)
-    assert [daemon.name for daemon in daemons] == [f"object-auditor-{n}" for n in (1, 2, 3, 4)]
+    assert sorted(daemon.name for daemon in daemons) == sorted(
+        f"{name}-{n}" for name in DAEMONS for n in (1, 2, 3, 4))
     rings = [Ring(str(data.rings / f"{name}.ring.gz")) for name in ("object", "object-1")]
     for daemon in daemons:
+        if daemon.daemon != "object-auditor":
+            continue
         conf_path = data.conf(daemon)
         assert conf_path == data.etc / f"object-server-{daemon.node}.conf"
         conf, warnings = load_daemon_config(str(conf_path), ObjectAuditor)
@@ -49,7 +54,8 @@ def test_a_directory_set_up_before_the_daemons_gets_their_sections(
     text = conf_path.read_text()
     old = text[:text.index("\n[object-auditor]")] + "\n"
     conf_path.write_text(old)
-    assert files.add_daemon_sections(data, server) == ["object-auditor"]
+    assert files.add_daemon_sections(data, server) == [
+        name for name, (kind, _) in DAEMONS.items() if kind == server.kind]
     assert conf_path.read_text() == text and conf_path.stat().st_mode & 0o777 == 0o600
     assert files.add_daemon_sections(data, server) == []
     files.prepare(data, servers)
@@ -66,7 +72,7 @@ def test_once_names_known_daemons(cluster: tuple[DataDir, list[Server]],
     assert cli.parse_args(["once"]).daemons == []
     assert cli.run(["once", "--data-dir", str(data.root), "object-reaper"]) == 2
     assert capsys.readouterr().err == \
-        "objstore-aio: no daemon 'object-reaper' (there are: object-auditor)\n"
+        f"objstore-aio: no daemon 'object-reaper' (there are: {', '.join(DAEMONS)})\n"
 
 
 def test_a_pass_summary_comes_from_the_recon(cluster: tuple[DataDir, list[Server]]) -> None:

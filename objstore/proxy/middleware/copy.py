@@ -16,6 +16,8 @@ ETag, so the object servers refuse a body that does not match it.
   and ``X-Fresh-Metadata: true`` keeps none of the source's metadata
   (nor its X-Delete-At).
   Copying an object onto itself is how a client changes its Content-Type.
+* A symlink's copy is its target's bytes; with ``?symlink=get`` it is the
+  link itself (the source GET asks for the link and its X-Symlink-Target*).
 * A large object (SLO or DLO) is copied as one plain object of all its
   bytes, checked by their length only: its ETag is not their MD5.
 * The answer is the PUT's (201), with ``X-Copied-From`` (quoted
@@ -52,6 +54,9 @@ META = "x-object-meta-"
 REMOVE_META = "x-remove-object-meta-"
 REQUEST_ONLY = ("x-delete-at", "x-delete-after")
 LARGE_OBJECT = ("x-static-large-object", "x-object-manifest")
+# A link's target, which a source GET with ?symlink=get shows: the copy is a link too.
+LINK = ("x-symlink-target", "x-symlink-target-account", "x-symlink-target-etag",
+        "x-symlink-target-bytes")
 # Client headers that describe the client's own (empty) body, preconditions
 # or the copy itself: meaningless to the source's GET, replaced on the PUT.
 DROPPED = ("HTTP_RANGE", "HTTP_IF_", "HTTP_ETAG", "HTTP_EXPECT", "HTTP_TRANSFER_ENCODING",
@@ -122,6 +127,19 @@ def copy_paths(environ: Mapping[str, Any], path: Path) -> tuple[Path, Path]:
     return (account, container, obj), path
 
 
+def source_query(environ: Mapping[str, Any]) -> str:
+    """The source GET's query: ``symlink=get`` when the client copies a link
+    itself rather than its target (objstore.proxy.middleware.symlink), and
+    ``version-id`` when it copies one version (object_versioning)."""
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    kept = []
+    if (query.get("symlink") or [""])[-1] == "get":
+        kept.append(("symlink", "get"))
+    if query.get("version-id"):
+        kept.append(("version-id", query["version-id"][-1]))
+    return urllib.parse.urlencode(kept)
+
+
 def refuse_a_body(environ: dict[str, Any]) -> None:
     """400 for a copy that comes with a body of its own."""
     length = environ.get("CONTENT_LENGTH") or "0"
@@ -160,8 +178,8 @@ def destination_headers(source: Iterable[tuple[str, str]], request: Iterable[tup
         lowered = name.lower()
         if lowered == "etag" and large:
             continue
-        if lowered in SETTINGS or not fresh and (lowered.startswith(META)
-                                                 or lowered == "x-delete-at"):
+        if lowered in SETTINGS or lowered in LINK \
+                or not fresh and (lowered.startswith(META) or lowered == "x-delete-at"):
             merged[lowered] = (name, value)
     for name, value in request:
         lowered = name.lower()
@@ -307,7 +325,8 @@ class Copy:
                 and "objstore.authorize" not in environ:
             raise HTTPError(403, "a copy to or from another account needs a token "
                                  "an auth filter accepts")
-        got = call(self.app, {**subrequest(environ, "GET", source), "HTTP_X_NEWEST": "true"})
+        got = call(self.app, {**subrequest(environ, "GET", source), "HTTP_X_NEWEST": "true",
+                              "QUERY_STRING": source_query(environ)})
         if not 200 <= got.code < 300:
             return self.failed(environ, got, "copy source", start_response)
         try:

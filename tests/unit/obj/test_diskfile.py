@@ -295,3 +295,21 @@ def test_a_write_at_the_same_timestamp_replaces_the_file_and_leaves_no_temp(
         writer.write(b"never")
     assert os.listdir(devices / "sda" / "tmp") == []
     assert read_all(df) == b"again"
+
+
+def test_a_hash_dir_a_rehash_removes_before_the_file_is_in_is_made_again(
+        manager: DiskFileManager, monkeypatch: pytest.MonkeyPatch) -> None:
+    df = manager.get("sda", 7, "a", "c", "o")
+    real = diskfile_module._make_dirs
+    calls = []
+
+    def raced(path: str) -> list[str]:
+        created = real(path)
+        calls.append(path)
+        if len(calls) == 1:
+            os.rmdir(path)  # what a concurrent rehash does to an empty hash dir
+        return created
+
+    monkeypatch.setattr(diskfile_module, "_make_dirs", raced)
+    put(df, b"still here", 1000)
+    assert len(calls) == 2 and read_all(df) == b"still here"

@@ -1,0 +1,185 @@
+"""A whole cluster of real processes for probe tests: objstore-aio in a temp dir.
+
+    probe = ProbeCluster(tmp_path); probe.start()
+    probe.put(...)                 through the proxy, as a client
+    probe.kill(2); probe.restart(2)     node 2's object server
+    probe.once("object-replicator")     one pass on every node, as an operator runs it
+    probe.replicas("obj")          what each node holds of an object, on disk
+
+Four storage nodes (one device each, its own zone), three replicas, the
+proxy with tempauth: objstore-aio's layout, on a free block of ports. The
+background daemons do not run by themselves (``--no-daemons``): a test runs
+each pass when it wants it, with ``objstore-aio once``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from objstore.aio import processes
+from objstore.aio.files import configured_servers
+from objstore.aio.layout import HIGHEST_OFFSET, DataDir, Server
+from objstore.common.metadata import read_metadata
+from objstore.common.policies import load_cluster_config
+from objstore.obj import layout
+from objstore.obj.diskfile import DiskFileManager
+from ring.hashing import PathHasher
+from ring.ring import Ring
+from tests.functional.exchange import exchange
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "AUTH_test"
+NODES = (1, 2, 3, 4)
+
+
+def free_base_port() -> int:
+    """A proxy port P with P and P + 1000 ... P + HIGHEST_OFFSET all free."""
+    for _ in range(200):
+        port = random.randrange(20000, 40000)
+        wanted = [port, *range(port + 1000, port + HIGHEST_OFFSET + 1)]
+        if not any(processes.port_in_use(p) for p in wanted):
+            return port
+    raise RuntimeError("no free block of ports for a probe cluster")
+
+
+class Replica:
+    """One node's files of one object, as found on its disk."""
+
+    def __init__(self, node: int, hash_dir: Path, manager: DiskFileManager,
+                 device: str, partition: int, name_hash: str) -> None:
+        self.node = node
+        self.hash_dir = hash_dir
+        self.names = sorted(os.listdir(hash_dir)) if hash_dir.is_dir() else []
+        self._manager = manager
+        self._where = (device, partition, name_hash)
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.names)
+
+    def kinds(self) -> list[str]:
+        return [name.rpartition(".")[2] for name in self.names]
+
+    def read(self) -> tuple[bytes, dict[str, Any]]:
+        """The object's bytes (verified chunk by chunk) and metadata (with any .meta)."""
+        diskfile = self._manager.get_by_hash(*self._where)
+        info = diskfile.open()
+        return b"".join(diskfile.read(info)), info.metadata
+
+    def raw_metadata(self) -> dict[str, dict[str, Any]]:
+        found = {}
+        for name in self.names:
+            with open(self.hash_dir / name, "rb") as handle:
+                found[name] = read_metadata(handle.fileno())
+        return found
+
+
+class ProbeCluster:
+    def __init__(self, root: Path) -> None:
+        self.data = DataDir(root / "aio")
+        self.port = free_base_port()
+        self.restarted: list[subprocess.Popen[bytes]] = []
+        self.token = ""
+
+    # -- processes ---------------------------------------------------------------------
+
+    def aio(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "objstore.aio", *args, "--data-dir",
+                               str(self.data.root)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self) -> None:
+        done = self.aio("start", "--detach", "--no-daemons", "--port", str(self.port))
+        assert done.returncode == 0, done.stdout + done.stderr
+        cluster, _ = load_cluster_config(str(self.data.cluster_conf))
+        self.hasher = PathHasher(cluster.hash_path_prefix, cluster.hash_path_suffix)
+        self.ring = Ring(str(self.data.rings / "object.ring.gz"), hasher=self.hasher)
+        status, headers, _ = exchange(self.port, "GET", "/auth/v1.0", headers={
+            "X-Auth-User": "test:tester", "X-Auth-Key": "testing"})
+        assert status == 200
+        self.token = headers["X-Auth-Token"]
+
+    def stop(self) -> None:
+        self.aio("stop")
+        for child in self.restarted:
+            child.wait(timeout=30)
+
+    def object_server(self, node: int) -> Server:
+        servers = configured_servers(self.data) or []
+        return next(s for s in servers if s.kind == "object" and s.node == node)
+
+    def kill(self, node: int) -> None:
+        """Node's object server dies at once (SIGKILL), as in a crash."""
+        server = self.object_server(node)
+        pid = processes.running_pid(self.data, server)
+        assert pid is not None, f"object server {node} is not running"
+        os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while processes.group_alive(pid):
+            assert time.monotonic() < deadline, f"object server {node} survived SIGKILL"
+            time.sleep(0.05)
+
+    def restart(self, node: int) -> None:
+        server = self.object_server(node)
+        self.restarted.append(processes.spawn(self.data, server))
+        deadline = time.monotonic() + 30
+        while not processes.answers(server):
+            assert time.monotonic() < deadline, f"object server {node} did not come back"
+            time.sleep(0.1)
+
+    def once(self, *daemons: str) -> str:
+        """One pass of the daemons on every node; their one-line summaries."""
+        done = self.aio("once", *daemons)
+        assert done.returncode == 0, done.stdout + done.stderr + self.logs(*daemons)
+        return done.stdout
+
+    def logs(self, *daemons: str) -> str:
+        return "".join(f"\n--- {path.name}\n{path.read_text()[-3000:]}"
+                       for daemon in daemons for path in sorted(self.data.log.glob(
+                           f"{daemon}-*.log")))
+
+    # -- the client's view -------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """A client's request through the proxy; response header names in lower case."""
+        status, got, data = exchange(self.port, method, f"/v1/{ACCOUNT}/{path}", body,
+                                     {"X-Auth-Token": self.token, **(headers or {})},
+                                     timeout=30)
+        return status, {name.lower(): value for name, value in got.items()}, data
+
+    # -- the disks' view -----------------------------------------------------------------
+
+    def device(self, node: int) -> Path:
+        return self.data.device(node)
+
+    def placement(self, container: str, obj: str) -> tuple[int, list[int]]:
+        """The object's partition and its primary nodes."""
+        part, devices = self.ring.get_nodes(ACCOUNT, container, obj)
+        return part, [int(device.device.removeprefix("sdb")) for device in devices]
+
+    def replicas(self, container: str, obj: str) -> dict[int, Replica]:
+        """What every node holds of the object, primaries or not."""
+        part, _ = self.placement(container, obj)
+        name_hash = self.hasher.hash_path(ACCOUNT, container, obj)
+        found = {}
+        for node in NODES:
+            manager = DiskFileManager(str(self.data.devices(node)), hasher=self.hasher)
+            hash_dir = Path(layout.hash_dir(str(self.device(node)), 0, part, name_hash))
+            found[node] = Replica(node, hash_dir, manager, f"sdb{node}", part, name_hash)
+        return found
+
+    def partition_dirs(self, node: int) -> set[int]:
+        objects = self.device(node) / "objects"
+        return {int(name) for name in os.listdir(objects)} if objects.is_dir() else set()
+
+
+def etag(body: bytes) -> str:
+    return hashlib.md5(body).hexdigest()
