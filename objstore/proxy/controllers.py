@@ -251,15 +251,23 @@ def container_info(app: ProxyApp, request: Request, account: str,
                                   f"/{account}/{container}", trans_headers(request))
     if answer.status >= 500:
         raise HTTPError(503, "the container's servers did not answer")
+    return remember_container(app, account, container, answer.status, dict(answer.headers))
+
+
+def remember_container(app: ProxyApp, account: str, container: str, status: int,
+                       headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """Cache what a container's HEAD or GET answered (2xx or 404): its facts,
+    None when it does not exist."""
     info: dict[str, Any] = {}
-    if answer.status < 300:
-        headers = dict(answer.headers)
+    if status < 300:
         info = {"policy": int(headers.get("X-Backend-Storage-Policy-Index", 0)),
                 "read": headers.get("X-Container-Read"),
                 "write": headers.get("X-Container-Write"),
                 "object_count": headers.get("X-Container-Object-Count"),
                 "headers": {name.lower(): value for name, value in headers.items()}}
-    app.cache.put(key, info)
+    elif status != 404:
+        return None
+    app.cache.put(f"container/{account}/{container}", info)
     return info or None
 
 
@@ -286,6 +294,8 @@ class ContainerController(Controller):
         answer = read(self.app, request, self.ring, self.part, self.path,
                       trans_headers(request), request.query_string or None)
         headers = dict(answer.headers)
+        if answer.status < 300 or answer.status == 404:  # what object requests will ask
+            remember_container(self.app, self.account, self.container, answer.status, headers)
         self.app.authorize(request, self.account, self.container, None,
                            container_info={"read": headers.get("X-Container-Read"),
                                            "write": headers.get("X-Container-Write")},

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
 import hmac
 import io
@@ -114,9 +115,11 @@ def matching_keys(keys: Iterable[bytes], messages: Iterable[str], digest: str,
 
 # -- paths ----------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1024)
 def split_v1(path_info: str) -> Path | None:
     """(account, container, object) of a ``/v1/...`` path as text, missing
-    parts None; None for any other path (the app answers those)."""
+    parts None; None for any other path (the app answers those). Remembered:
+    eight filters ask it of every request."""
     try:
         path = path_info.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
