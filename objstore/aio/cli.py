@@ -150,7 +150,7 @@ def launch(data: DataDir, servers: list[Server], wanted: list[Server], missing: 
             return fail(problem)
         for daemon in plan_daemons(wanted) if daemons else []:
             children[daemon] = processes.spawn(data, daemon)
-        banner(data, servers, missing, detach)
+        banner(data, servers, missing, detach, daemons)
         if detach:
             detached = True
             return 1 if missing else 0
@@ -240,7 +240,8 @@ def stop_command(data: DataDir) -> str:
     return f"objstore-aio stop --data-dir {shlex.quote(str(data.root))}"
 
 
-def banner(data: DataDir, servers: list[Server], missing: list[Server], detached: bool) -> None:
+def banner(data: DataDir, servers: list[Server], missing: list[Server], detached: bool,
+           daemons: bool = True) -> None:
     storage = [server.port for server in servers if server.is_storage]
     nodes = f"{len(storage) // 3} nodes on {IP}, ports {min(storage)}-{max(storage)}"
     stop_hint = stop_command(data) if detached else f"Ctrl-C, or {stop_command(data)}"
@@ -263,7 +264,8 @@ def banner(data: DataDir, servers: list[Server], missing: list[Server], detached
         f"  others:    {others}\n"
         f"{image_line}"
         f"  storage:   {nodes}\n"
-        f"  daemons:   {', '.join(DAEMONS)} on every node; a pass now: objstore-aio once\n"
+        f"  daemons:   {', '.join(DAEMONS) + ' on every node' if daemons else 'none'}; "
+        "a pass now: objstore-aio once\n"
         f"  logs:      {data.log}\n"
         f"  stop:      {stop_hint}")
 

@@ -112,7 +112,7 @@ class Controller:
         found = getattr(self, "do_" + request.method, None)
         if found is None:
             raise HTTPError(405, f"{request.method} is not supported on {self.KIND}",
-                            {"Allow": "GET, HEAD, PUT, POST, DELETE"})
+                            {"Allow": "GET, HEAD, PUT, POST, DELETE, OPTIONS"})
         return found  # type: ignore[no-any-return]
 
     def handle(self, request: Request) -> Response:
