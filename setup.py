@@ -38,6 +38,7 @@ setup(
             "objstore-account-replicator = objstore.account.replicator:main",
             "objstore-container-auditor = objstore.container.auditor:main",
             "objstore-account-auditor = objstore.account.auditor:main",
+            "objstore-container-updater = objstore.container.updater:main",
         ],
     },
 )

@@ -61,6 +61,7 @@ DAEMONS: Final = {
     "account-replicator": ("account", "objstore.account.replicator"),
     "container-auditor": ("container", "objstore.container.auditor"),
     "account-auditor": ("account", "objstore.account.auditor"),
+    "container-updater": ("container", "objstore.container.updater"),
 }
 
 

@@ -18,6 +18,7 @@ tombstones).
 """
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -59,6 +60,32 @@ def blank(kind: str) -> Any:
 
 def _columns(columns: Mapping[str, str]) -> str:
     return ",\n    ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in columns.items())
+
+
+def add_missing_columns(conn: sqlite3.Connection, table: str,
+                        columns: Mapping[str, str]) -> list[str]:
+    """Add to ``table`` the ``columns`` a database made by older code lacks,
+    each with its kind's default; the names added. Checked on every open
+    (one PRAGMA), added in one write transaction that looks again, so two
+    processes opening the same old database at once add each column once.
+    Adding columns needs no new ``user_version``: older code reads the
+    table by name and never sees them."""
+    def present() -> set[str]:
+        return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+    if not set(columns) - present():
+        return []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        missing = [name for name in columns if name not in present()]
+        for name in missing:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {_SQL_TYPES[columns[name]]}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return missing
 
 
 def schema_sql(info_columns: Mapping[str, str], row_table: str,

@@ -206,6 +206,10 @@ DAEMON_SECTIONS: dict[str, list[tuple[str, str, str]]] = {
          "objstore-container-auditor CONF [--once]: every container DB checked; the damaged "
          "quarantined.",
          "objstore.container.auditor:ContainerAuditorConfig"),
+        ("container-updater",
+         "objstore-container-updater CONF [--once]: account statistics kept in step with "
+         "each container.",
+         "objstore.container.updater:ContainerUpdaterConfig"),
     ],
     "app:account-server": [
         ("account-replicator",

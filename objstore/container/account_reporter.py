@@ -6,15 +6,20 @@ object: ``AccountReporter`` marks the container dirty, and a green thread
 sends each dirty container's totals to the account's replicas (found on
 the account ring) at most once every ``interval`` seconds. A burst of a
 thousand object PUTs costs one account update. A report that fails is
-logged; the container updater (issue #5) sends every container's totals
-again on its passes, so nothing is lost for good.
+logged; the container updater (``objstore.container.updater``) sends
+every container whose totals the account has not taken on its passes, so
+nothing is lost for good. A report a quorum of the account's replicas
+took is recorded in the container (``ContainerBroker.mark_reported``), so
+the updater does not send it again.
 
-``report`` is the one way a container's state is sent, used both here
-and when a container PUT or DELETE names its account replicas.
+``send_report`` is the one way a container's state is sent, used here,
+by the updater, and (through ``report``) when a container PUT or DELETE
+names its account replicas.
 """
 from __future__ import annotations
 
 import logging
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,11 +40,39 @@ def report_headers(info: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportOutcome:
+    """How the account's replicas answered one report."""
+
+    replicas: int
+    taken: int      # answered 2xx
+    not_found: int  # answered 404: no such account there
+
+    @property
+    def accepted(self) -> bool:
+        """A majority took it: the account replicator carries it to the
+        others, so it need not be sent again (waiting for all would send it
+        every pass while one account node is down)."""
+        return self.replicas > 0 and self.taken >= self.replicas // 2 + 1
+
+    @property
+    def account_missing(self) -> bool:
+        return self.replicas > 0 and self.not_found == self.replicas
+
+
 def report(nodes: list[NamedNode], account: str, container: str, headers: Mapping[str, str],
            *, connect_timeout: float, read_timeout: float, logger: logging.Logger) -> bool:
     """Send a container's state to the account's replicas; True when every
     one of them answered 404 (there is no such account)."""
-    missing = 0
+    return send_report(nodes, account, container, headers, connect_timeout=connect_timeout,
+                       read_timeout=read_timeout, logger=logger).account_missing
+
+
+def send_report(nodes: list[NamedNode], account: str, container: str,
+                headers: Mapping[str, str], *, connect_timeout: float, read_timeout: float,
+                logger: logging.Logger) -> ReportOutcome:
+    """Send a container's state to each of the account's replicas in turn."""
+    missing = taken = 0
     for node in nodes:
         path = f"/{node.device}/{node.partition}/{account}/{container}"
         try:
@@ -50,12 +83,14 @@ def report(nodes: list[NamedNode], account: str, container: str, headers: Mappin
             logger.error("account update to %s:%d/%s failed (the container updater will "
                          "retry): %s", node.host, node.port, node.device, err)
             continue
-        if status == 404:
+        if 200 <= status < 300:
+            taken += 1
+        elif status == 404:
             missing += 1
-        elif not 200 <= status < 300:
+        else:
             logger.error("account update to %s:%d/%s answered %d (the container updater "
                          "will retry)", node.host, node.port, node.device, status)
-    return bool(nodes) and missing == len(nodes)
+    return ReportOutcome(len(nodes), taken, missing)
 
 
 def ring_nodes(ring: Ring, account: str) -> list[NamedNode]:
@@ -68,9 +103,13 @@ class AccountReporter:
 
     def __init__(self, ring: Ring, read_info: Callable[[str, str], Mapping[str, Any] | None],
                  *, interval: float, connect_timeout: float, read_timeout: float,
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger,
+                 mark_reported: Callable[[str, str, Mapping[str, Any]], None] | None = None,
+                 ) -> None:
         self.ring = ring
         self.read_info = read_info   # (device, db path) -> the container's info, or None
+        # (device, db path, info sent) -> None: records a report the account took
+        self.mark_reported = mark_reported
         self.interval = interval
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -94,10 +133,16 @@ class AccountReporter:
                 continue
             if info is None:
                 continue
-            report(ring_nodes(self.ring, account), account, container, report_headers(info),
-                   connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-                   logger=self.logger)
+            outcome = send_report(ring_nodes(self.ring, account), account, container,
+                                  report_headers(info), connect_timeout=self.connect_timeout,
+                                  read_timeout=self.read_timeout, logger=self.logger)
             self.sent += 1
+            if outcome.accepted and self.mark_reported is not None:
+                try:
+                    self.mark_reported(device, path, info)
+                except Exception as err:  # only means the updater sends it once more
+                    self.logger.warning("cannot record the report of %s/%s: %s", account,
+                                        container, err)
 
     def run_forever(self, sleep: Callable[[float], None]) -> None:
         while True:

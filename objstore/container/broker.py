@@ -19,18 +19,45 @@ Invariants:
 - One row per name, whatever its storage policy: an object recorded in
   another policy than the container's (for a reconciler to move) is
   counted and listed like any other.
+- ``reported_*`` in ``info`` are the put and delete timestamps, object
+  count and bytes that a quorum of the account's replicas last took from
+  this replica (``mark_reported``); ``unreported(info)`` says whether the
+  account may be behind. They are this replica's own record: a whole
+  database pushed to a new replica brings them along (the account already
+  has those values), and a database made by older code gets the columns
+  when it is opened (``db_schema.add_missing_columns``), never reported
+  yet. The timestamps are text, '' for never.
 """
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Final
 
 from objstore.common.db import DatabaseBroker, Row
 from objstore.common.db_listing import Subdir
+from objstore.common.db_schema import add_missing_columns
 from objstore.common.timestamp import Timestamp
 
 LISTING_LIMIT = 10_000  # Swift's CONTAINER_LISTING_LIMIT
+
+# info column -> the column holding its value as last taken by the account
+REPORTED: Final = {
+    "put_timestamp": "reported_put_timestamp",
+    "delete_timestamp": "reported_delete_timestamp",
+    "object_count": "reported_object_count",
+    "bytes_used": "reported_bytes_used",
+}
+
+
+def _reported_form(value: Any) -> Any:
+    return value.internal if isinstance(value, Timestamp) else value
+
+
+def unreported(info: Mapping[str, Any]) -> bool:
+    """Whether the container's state (``get_info``) differs from what its
+    account last took."""
+    return any(_reported_form(info[name]) != info[column] for name, column in REPORTED.items())
 
 
 class ContainerBroker(DatabaseBroker):
@@ -57,10 +84,26 @@ class ContainerBroker(DatabaseBroker):
         "storage_policy_index": "int",
         "object_count": "int",
         "bytes_used": "int",
+        "reported_put_timestamp": "text",
+        "reported_delete_timestamp": "text",
+        "reported_object_count": "int",
+        "reported_bytes_used": "int",
     }
     STAT_COLUMNS: ClassVar[frozenset[str]] = frozenset({"object_count", "bytes_used"})
     RECLAIM_COLUMN: ClassVar[str] = "created_at"
     LIVE_COUNT: ClassVar[str] = "object_count"
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        super()._check_schema(conn)
+        add_missing_columns(conn, "info", self.INFO_COLUMNS)
+
+    def mark_reported(self, info: Mapping[str, Any]) -> None:
+        """Record that the account took the state in ``info`` (as read
+        before the report was sent, not as it may be now)."""
+        columns = list(REPORTED.values())
+        with self._write() as conn:
+            conn.execute(f"UPDATE info SET {', '.join(f'{c} = ?' for c in columns)}",
+                         [_reported_form(info[name]) for name in REPORTED])
 
     def put_object(self, name: str, timestamp: Timestamp, size: int, content_type: str,
                    etag: str, deleted: bool = False, storage_policy_index: int = 0) -> None:

@@ -379,6 +379,11 @@ class ContainerController(DatabaseController):
             return broker.get_info() if broker.exists() else None
         return self.run(device, path, info)
 
+    def mark_reported(self, device: str, path: str, info: Mapping[str, Any]) -> None:
+        """Record that the account took ``info`` (the container updater then
+        skips the container until it changes again)."""
+        self.run(device, path, ContainerBroker.mark_reported, info)
+
 
 def make_app(conf: ContainerServerConfig, logger: logging.Logger) -> WSGIApp:
     def start_reporting(controller: ContainerController) -> None:
@@ -391,7 +396,8 @@ def make_app(conf: ContainerServerConfig, logger: logging.Logger) -> WSGIApp:
 
         controller.reporter = AccountReporter(
             Ring(ring_path), controller.read_info, interval=conf.account_update_interval,
-            connect_timeout=conf.conn_timeout, read_timeout=conf.node_timeout, logger=logger)
+            connect_timeout=conf.conn_timeout, read_timeout=conf.node_timeout, logger=logger,
+            mark_reported=controller.mark_reported)
         concurrency.spawn(controller.reporter.run_forever, concurrency.sleep)
 
     return make_db_app(ContainerController, conf, logger, start_reporting)
