@@ -33,20 +33,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from typing import Any
 
-from objstore.common.config import ConfigError, option
+from objstore.common.config import option
 from objstore.common.db import DatabaseError
 from objstore.common.db_walk import DatabaseFile, walk_databases
 from objstore.common.server import install_cluster
 from objstore.container.account_reporter import report_headers, ring_nodes, send_report
 from objstore.container.broker import ContainerBroker, unreported
-from objstore.daemons.base import Daemon, DaemonConfig, LocalDevice
+from objstore.daemons.base import Daemon, DaemonConfig, LocalDevice, load_ring
 from objstore.daemons.ratelimit import RateLimiter
 from objstore.daemons.runner import counts_text, daemon_main
-from ring.ring import Ring
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +73,7 @@ class ContainerUpdater(Daemon):
                  stop: threading.Event | None = None) -> None:
         super().__init__(conf, logger, stop)
         install_cluster(conf.cluster_conf, logger)  # the secret places accounts
-        ring_path = os.path.join(conf.ring_dir, "account.ring.gz")
-        try:
-            self.account_ring = Ring(ring_path)
-        except Exception as err:  # missing, damaged, or not a ring: all mean the same
-            raise ConfigError(f"ring {ring_path} cannot be read: {err}") from None
+        self.account_ring = load_ring(conf.ring_dir, "account")
 
     def process_device(self, device: LocalDevice) -> None:
         pace = RateLimiter(self.conf.containers_per_second, sleep=self.stop.wait)

@@ -40,8 +40,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Final
 
-from objstore.common.config import option
+from objstore.common.config import ConfigError, option
 from objstore.common.logs import LEVELS
+from ring.ring import Ring
 
 # Options a daemon takes from its server's section unless its own sets them.
 NODE_OPTIONS: Final = ("bind_ip", "bind_port", "devices", "mount_check", "cluster_conf",
@@ -75,6 +76,16 @@ class DaemonConfig:
                                      "during a long pass", minimum=1)
     log_level: str = option("INFO", "least severe log level written", choices=LEVELS)
     log_file: str = option("", "file to append logs to; empty for standard error")
+
+
+def load_ring(ring_dir: str, name: str) -> Ring:
+    """``<ring_dir>/<name>.ring.gz``; a ConfigError (exit 2) if it cannot be
+    read. The ring reloads itself when the file changes."""
+    path = os.path.join(ring_dir, f"{name}.ring.gz")
+    try:
+        return Ring(path)
+    except Exception as err:  # missing, damaged, or not a ring: all mean the same
+        raise ConfigError(f"ring {path} cannot be read: {err}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from objstore.common.config import ConfigError, ConfigFile, build, parse_list
 from objstore.common.logs import get_logger
-from objstore.daemons.base import NODE_OPTIONS, Daemon, DaemonConfig, LocalDevice
+from objstore.daemons.base import NODE_OPTIONS, Daemon, DaemonConfig, LocalDevice, load_ring
 from objstore.daemons.local_devices import local_devices
 from objstore.daemons.recon import ReconCache
 from ring.ring import Ring
@@ -105,10 +105,7 @@ class Runner:
         path = os.path.join(ring_dir, f"{name}.ring.gz")
         ring = self.rings.get(path)
         if ring is None:
-            try:
-                ring = self.rings[path] = Ring(path)
-            except Exception as err:  # missing, damaged, or not a ring: all mean the same
-                raise ConfigError(f"ring {path} cannot be read: {err}") from None
+            ring = self.rings[path] = load_ring(ring_dir, name)
         return ring
 
     def devices_of(self, daemon: Daemon) -> list[LocalDevice]:

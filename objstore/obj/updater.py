@@ -36,16 +36,15 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
-from objstore.common.config import ConfigError, option
+from objstore.common.config import option
 from objstore.common.http_client import BackendError, request
 from objstore.common.policies import StoragePolicy
 from objstore.common.server import install_cluster
 from objstore.common.timestamp import InvalidTimestamp, Timestamp
-from objstore.daemons.base import Daemon, DaemonConfig, LocalDevice
+from objstore.daemons.base import Daemon, DaemonConfig, LocalDevice, load_ring
 from objstore.daemons.ratelimit import RateLimiter
 from objstore.daemons.runner import counts_text, daemon_main
 from objstore.obj import updates
-from ring.ring import Ring
 
 _RECORD_NAME = re.compile(r"([0-9a-f]{32})-(.+)")
 
@@ -75,11 +74,7 @@ class ObjectUpdater(Daemon):
         super().__init__(conf, logger, stop)
         cluster = install_cluster(conf.cluster_conf, logger)  # the secret places containers
         self.policies: list[StoragePolicy] = list(cluster.policies)
-        ring_path = os.path.join(conf.ring_dir, "container.ring.gz")
-        try:
-            self.container_ring = Ring(ring_path)
-        except Exception as err:  # missing, damaged, or not a ring: all mean the same
-            raise ConfigError(f"ring {ring_path} cannot be read: {err}") from None
+        self.container_ring = load_ring(conf.ring_dir, "container")
 
     def ring_names(self) -> list[str]:
         return [policy.ring_name for policy in self.policies]
