@@ -34,6 +34,7 @@ setup(
             "objstore-object-auditor = objstore.obj.auditor:main",
             "objstore-object-replicator = objstore.obj.replicator:main",
             "objstore-object-updater = objstore.obj.updater:main",
+            "objstore-object-expirer = objstore.obj.expirer:main",
             "objstore-container-replicator = objstore.container.replicator:main",
             "objstore-account-replicator = objstore.account.replicator:main",
             "objstore-container-auditor = objstore.container.auditor:main",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from objstore.aio.layout import (
-    DAEMONS, IP, DaemonProcess, DataDir, Server, device_name, plan_servers,
+    DAEMONS, IP, NODES, DaemonProcess, DataDir, Server, device_name, plan_servers,
 )
 from objstore.common.config import ConfigError, ConfigFile
 from objstore.common.policies import load_cluster_config
@@ -67,6 +67,7 @@ DAEMON_OPTIONS: Final = {
                        "bytes_per_second = 20000000", "zero_byte_files_per_second = 100"],
     "object-replicator": ["interval = 30", "node_timeout = 10"],
     "object-updater": ["interval = 10", "objects_per_second = 200"],
+    "object-expirer": ["interval = 30"],
     "container-replicator": ["interval = 30"],
     "account-replicator": ["interval = 30"],
     "container-auditor": ["interval = 300", "databases_per_second = 50"],
@@ -161,7 +162,15 @@ def storage_text(data: DataDir, server: Server) -> str:
 def daemon_text(data: DataDir, daemon: DaemonProcess) -> str:
     return "\n".join([f"[{daemon.daemon}]", f"ring_dir = {data.rings}",
                       f"recon_cache_path = {data.recon(daemon.node)}",
-                      *DAEMON_OPTIONS.get(daemon.daemon, [])]) + "\n"
+                      *DAEMON_OPTIONS.get(daemon.daemon, []),
+                      *_share_of_queue(daemon)]) + "\n"
+
+
+def _share_of_queue(daemon: DaemonProcess) -> list[str]:
+    """Every node runs an expirer; each takes its own share of the queue."""
+    if daemon.daemon != "object-expirer":
+        return []
+    return [f"processes = {NODES}", f"process = {daemon.node - 1}"]
 
 
 def add_daemon_sections(data: DataDir, server: Server) -> list[str]:

@@ -57,6 +57,8 @@ DAEMONS: Final = {
     "object-auditor": ("object", "objstore.obj.auditor"),
     "object-replicator": ("object", "objstore.obj.replicator"),
     "object-updater": ("object", "objstore.obj.updater"),
+    # on every node, each doing its share of the queue (processes = NODES)
+    "object-expirer": ("object", "objstore.obj.expirer"),
     "container-replicator": ("container", "objstore.container.replicator"),
     "account-replicator": ("account", "objstore.account.replicator"),
     "container-auditor": ("container", "objstore.container.auditor"),

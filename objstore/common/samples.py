@@ -196,6 +196,10 @@ DAEMON_SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("object-updater",
          "objstore-object-updater CONF [--once]: container updates that failed, sent again.",
          "objstore.obj.updater:ObjectUpdaterConfig"),
+        ("object-expirer",
+         "objstore-object-expirer CONF [--once]: objects past their X-Delete-At deleted "
+         "everywhere.",
+         "objstore.obj.expirer:ObjectExpirerConfig"),
     ],
     "app:container-server": [
         ("container-replicator",

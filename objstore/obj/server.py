@@ -38,7 +38,7 @@ from objstore.common.http import (
 from objstore.common.http_client import ConnectionPool
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
-from objstore.obj import hashes, sync_receiver, updates
+from objstore.obj import expiring, hashes, sync_receiver, updates
 from objstore.obj.update_batches import UpdateBatcher
 from objstore.obj.diskfile import DISK_CHUNK_SIZE, DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import (
@@ -46,6 +46,7 @@ from objstore.obj.exceptions import (
 )
 from objstore.obj.integrity import CHUNK
 from objstore.obj.layout import check_partition, data_dir
+from ring.hashing import hash_path
 
 R = TypeVar("R")
 
@@ -148,10 +149,11 @@ class ObjectController:
                 and "If-None-Match" not in request.headers:
             # the body first, then all disk work (the checks too) in one trip
             body = self._receive_small(request, length)
-            diskfile, size, etag = self.offload(_locate_and_store_job, self.manager, names,
-                                                policy, body, metadata, sent_etag)
+            diskfile, size, etag, old_delete_at = self.offload(
+                _locate_and_store_job, self.manager, names, policy, body, metadata, sent_etag)
         else:
             diskfile, current, newest = self.offload(_locate_job, self.manager, names, policy)
+            old_delete_at = _delete_at(current)
             if_none_match_star(request, current is not None)
             _check_newer(timestamp, newest)
             with self.offload(diskfile.create, length) as writer:
@@ -162,6 +164,9 @@ class ObjectController:
         metadata.update({"Content-Length": size, "ETag": etag})
         self._update_container(request, diskfile, "PUT", timestamp, metadata,
                                (account, container, obj))
+        if created.delete_at is not None or old_delete_at is not None:
+            self._update_queue(request, diskfile, timestamp, (account, container, obj),
+                               old_delete_at, created.delete_at)
         return Response(status=201, headers={"ETag": etag}, content_type=None, charset=None)
 
     def _receive_small(self, request: Request, length: int) -> bytes:
@@ -197,6 +202,38 @@ class ObjectController:
                                 node.host, node.port, node.device)
             self.offload(updates.write_async_pending, diskfile.device_path, policy,
                          diskfile.name_hash, timestamp, op, *names, headers)
+
+    def _update_queue(self, request: Request, diskfile: Any, timestamp: Timestamp,
+                      names: tuple[str, str, str], old: int | None, new: int | None) -> None:
+        """The expirer's queue after a write (see expiring.py): a row for the
+        new X-Delete-At, on the replica the proxy named; the row of a
+        replaced one removed. That removal is always left to the object
+        updater as an async pending: the proxy cannot know the old time, so
+        names no replica of its queue container (the updater finds them on
+        the ring), and a row left a while only costs the expirer a 412."""
+        trans_id = request.headers.get("X-Trans-Id")
+        headers = expiring.row_headers(timestamp, trans_id)
+        if new is not None:
+            container, nodes = expiring.queue_nodes(request.headers)
+            row = expiring.queue_object(new, *names)
+            for node in nodes:
+                if self.updates.send(node, "PUT", expiring.QUEUE_ACCOUNT, container, row,
+                                     headers):
+                    continue
+                self.logger.warning("expirer queue update to %s:%d/%s failed; saved for the "
+                                    "updater", node.host, node.port, node.device)
+                self._queue_pending(diskfile, timestamp, "PUT", container, row, headers)
+        if old is not None and old != new:
+            self._queue_pending(diskfile, timestamp, "DELETE", expiring.queue_container(old),
+                                expiring.queue_object(old, *names), headers)
+
+    def _queue_pending(self, diskfile: Any, timestamp: Timestamp, op: str, container: str,
+                       row: str, headers: dict[str, str]) -> None:
+        # named by the row's own hash: the updater keeps one record per hash,
+        # which must not be the object's container update
+        name_hash = hash_path(expiring.QUEUE_ACCOUNT, container, row)
+        self.offload(updates.write_async_pending, diskfile.device_path, 0, name_hash,
+                     timestamp, op, expiring.QUEUE_ACCOUNT, container, row, headers)
 
     def _receive(self, request: Request, writer: Any, length: int | None) -> None:
         """Gather the body's network reads into batches of about
@@ -341,7 +378,7 @@ class ObjectController:
 
     def do_POST(self, request: Request) -> Response:
         timestamp = header_timestamp(request)
-        diskfile, info, _, _ = self._locate(request)
+        diskfile, info, _, names = self._locate(request)
         now = time.time()
         try:
             constraints.check_metadata(request.headers, "object")
@@ -362,6 +399,10 @@ class ObjectController:
         if delete_at is not None:
             metadata["X-Delete-At"] = str(delete_at)
         self.offload(diskfile.post, timestamp, metadata)
+        old_delete_at = _delete_at(info)
+        if delete_at is not None or old_delete_at is not None:
+            # a POST replaces the metadata: without X-Delete-At it clears it
+            self._update_queue(request, diskfile, timestamp, names, old_delete_at, delete_at)
         return Response(status=202, content_type=None, charset=None)
 
     def do_REPLICATE(self, request: Request) -> Response:
@@ -399,6 +440,10 @@ class ObjectController:
             raise HTTPError(412, "X-If-Delete-At does not match the object's X-Delete-At")
         self.offload(diskfile.delete, timestamp)
         self._update_container(request, diskfile, "DELETE", timestamp, {}, names)
+        old_delete_at = _delete_at(info)
+        if old_delete_at is not None and \
+                request.headers.get(expiring.CLEAN_QUEUE, "").lower() != "false":
+            self._update_queue(request, diskfile, timestamp, names, old_delete_at, None)
         # A tombstone is written even for a missing object: it orders this
         # delete against a PUT that may still be on its way.
         return Response(status=204 if info is not None else 404, content_type=None,
@@ -432,6 +477,15 @@ def _locate_job(manager: Any, names: tuple[str, ...], policy: int
     return diskfile, info, info.timestamp
 
 
+def _delete_at(info: ObjectInfo | None) -> int | None:
+    """The X-Delete-At an object holds (None for none, or a damaged one)."""
+    value = None if info is None else info.metadata.get("X-Delete-At")
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
+
+
 def _fetch_job(manager: Any, names: tuple[str, ...], policy: int, now: float, whole: bool
                ) -> tuple[Any, ObjectInfo, list[bytes], Iterator[bytes] | None]:
     """Open the object and, for a whole-object GET, read its first piece
@@ -456,17 +510,18 @@ def _write_job(writer: Any, chunks: list[bytes]) -> None:
 
 def _locate_and_store_job(manager: Any, names: tuple[str, ...], policy: int, body: bytes,
                           metadata: dict[str, Any], sent_etag: str
-                          ) -> tuple[Any, int, str]:
+                          ) -> tuple[Any, int, str, int | None]:
     """A body held whole, stored unless the device holds a newer write:
     written, checked against the ETag the client sent (422 leaves nothing
-    behind) and made durable, all in one trip."""
-    diskfile, _, newest = _locate_job(manager, names, policy)
+    behind) and made durable, all in one trip. Also the X-Delete-At of the
+    object it replaced (read anyway, to find the newest timestamp)."""
+    diskfile, current, newest = _locate_job(manager, names, policy)
     _check_newer(Timestamp(metadata["X-Timestamp"]), newest)
     with diskfile.create(len(body)) as writer:
         writer.write(body)
         _check_etag(sent_etag, writer.etag)
         writer.commit(metadata)
-    return diskfile, writer.size, writer.etag
+    return diskfile, writer.size, writer.etag, _delete_at(current)
 
 
 def _check_newer(timestamp: Timestamp, newest: Timestamp | None) -> None:

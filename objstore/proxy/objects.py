@@ -25,6 +25,7 @@ from objstore.common.http import HTTPError, Request, Response
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
+from objstore.obj import expiring
 from objstore.proxy.backend import _take, strip_backend
 from objstore.proxy.controllers import (
     Controller, account_info, container_info, from_quorum, passed_headers, read, respond,
@@ -79,6 +80,16 @@ class ObjectController(Controller):
         part, nodes = ring.get_nodes(self.account, self.container)
         return [node_headers("Container", node.ip, node.port, node.device, part)
                 for node in nodes]
+
+    def _queue_headers(self, delete_at: str | None) -> list[dict[str, str]]:
+        """For a write that sets X-Delete-At: the expirer queue container's
+        replicas, one per object server (spread as container updates are)."""
+        if delete_at is None:
+            return []
+        container = expiring.queue_container(int(delete_at))
+        part, nodes = self.app.rings.container.get_nodes(expiring.QUEUE_ACCOUNT, container)
+        return [{**node_headers("Delete-At", node.ip, node.port, node.device, part),
+                 "X-Delete-At-Container": container} for node in nodes]
 
     # -- PUT ---------------------------------------------------------------------
 
@@ -137,11 +148,14 @@ class ObjectController(Controller):
         """Open a PUT to each replica (handoffs for the unreachable)."""
         nodes = node_iter(self.ring, self.part, self.app.limiter)
         container_headers = self._container_headers()
+        queue_headers = self._queue_headers(headers.get("X-Delete-At"))
         replicas = len(self.ring.get_part_nodes(self.part))
         timeouts = self.app.backend.timeouts
 
         def one(index: int) -> tuple[Device, BackendConnection] | int:
             extra = container_headers[index % len(container_headers)] if container_headers else {}
+            if queue_headers:
+                extra = {**extra, **queue_headers[index % len(queue_headers)]}
             for node in _take(nodes):
                 conn = BackendConnection(node.ip, node.port, connect_timeout=timeouts.connect,
                                          read_timeout=timeouts.read, pool=self.app.backend.pool)
@@ -238,9 +252,13 @@ class ObjectController(Controller):
             if delete_at is not None:
                 headers["X-Delete-At"] = str(delete_at)
         container_headers = self._container_headers() if method == "DELETE" else []
+        queue_headers = self._queue_headers(headers.get("X-Delete-At"))
 
         def per_node(index: int) -> dict[str, str]:
-            return container_headers[index % len(container_headers)] if container_headers else {}
+            extra = container_headers[index % len(container_headers)] if container_headers else {}
+            if queue_headers:
+                extra = {**extra, **queue_headers[index % len(queue_headers)]}
+            return extra
 
         answers = self.app.backend.write_all(self.ring, self.part, method, self.path, headers,
                                              b"", per_node)

@@ -41,6 +41,8 @@ class StorageServer:
         self.conf = tmp_path / f"{kind}-server.conf"
         self.conf.write_text(
             f"[app:{kind}-server]\nbind_port = {self.port}\nworkers = 1\n"
+            # a stop never waits long for a connection left open (stop() waits 15 s)
+            "graceful_shutdown_timeout = 5\n"
             f"devices = {self.devices}\nmount_check = false\ncluster_conf = {cluster}\n"
             f"log_file = {self.log}\n")
         self.proc: subprocess.Popen[bytes] | None = None
