@@ -19,6 +19,7 @@ from ring.builder import RingBuilder
 from .exchange import exchange
 from .test_server_runtime import ROOT, free_port, wait_until
 
+HASH_SUFFIX = "proxy-tests"  # the cluster's hash path secret
 USERS = {"test:tester": "testing", "test:tester3": "testing3", "admin:admin": "admin"}
 
 
@@ -43,7 +44,7 @@ class Cluster:
         (root / "log").mkdir()
         self.cluster_conf = root / "objstore.conf"
         self.cluster_conf.write_text(
-            "[swift-hash]\nswift_hash_path_suffix = proxy-tests\n"
+            f"[swift-hash]\nswift_hash_path_suffix = {HASH_SUFFIX}\n"
             "[storage-policy:0]\nname = gold\ndefault = yes\n[storage-policy:1]\nname = silver\n")
         self._rings()
 
@@ -139,9 +140,12 @@ allow_account_management = true
 
     def object_servers_of(self, account: str, container: str, obj: str) -> list[str]:
         """The object servers holding an object's primaries, in ring order."""
+        from ring.hashing import PathHasher
         from ring.ring import Ring
 
-        ring = Ring(str(self.root / "rings" / "object.ring.gz"))
+        # the cluster's own secret (not whatever this process has installed)
+        ring = Ring(str(self.root / "rings" / "object.ring.gz"),
+                    hasher=PathHasher("", HASH_SUFFIX))
         by_port = {port: name for name, port in self.ports.items()}
         return [by_port[node.port] for node in ring.get_nodes(account, container, obj)[1]]
 
