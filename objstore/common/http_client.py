@@ -358,6 +358,7 @@ class BackendConnection:
         self._closed = False
         self._expecting = False     # sent Expect: 100-continue, no answer read yet
         self._early: _Head | None = None  # a final answer read by wait_for_continue
+        self.continue_headers = Headers()  # what came with the 100 Continue
         self._chunked = False
         self._body_left: int | None = None  # Content-Length bytes still to send
         self._finished = True
@@ -471,6 +472,7 @@ class BackendConnection:
         while True:
             head = self._read_head(timeout)
             if head.status == 100:
+                self.continue_headers = head.headers
                 return 100
             if head.status >= 200:
                 self._early = head

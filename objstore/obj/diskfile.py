@@ -250,9 +250,9 @@ class DiskFile:
 
     # -- writing -----------------------------------------------------------
 
-    def create(self, size: int | None = None) -> DiskFileWriter:
+    def create(self, size: int | None = None, hashed: bool = True) -> DiskFileWriter:
         """A writer for a new ``.data`` (PUT)."""
-        return DiskFileWriter(self, size)
+        return DiskFileWriter(self, size, hashed)
 
     def delete(self, timestamp: Timestamp, metadata: Mapping[str, Any] | None = None) -> None:
         """Write a tombstone (DELETE)."""
@@ -394,10 +394,13 @@ def _make_dirs(path: str) -> list[str]:
 class DiskFileWriter:
     """Receives a PUT's body; ``commit`` makes it the object, durably."""
 
-    def __init__(self, diskfile: DiskFile, size: int | None) -> None:
+    def __init__(self, diskfile: DiskFile, size: int | None, hashed: bool = True) -> None:
+        """``hashed=False``: no MD5 here; ``given_etag`` must be set
+        before ``commit`` (put_footer.py)."""
         self.diskfile = diskfile
         self.fd, self.temp_path = diskfile._temp_file()
-        self.sums = ChecksumWriter()
+        self.sums = ChecksumWriter(with_md5=hashed)
+        self.given_etag: str | None = None
         self.committed = False
         # a body that fits one write gains nothing from reserving its blocks
         self.preallocated = bool(size) and size > diskfile.manager.disk_chunk_size  # type: ignore[operator]
@@ -431,6 +434,10 @@ class DiskFileWriter:
 
     @property
     def etag(self) -> str:
+        if self.given_etag is not None:
+            return self.given_etag
+        if self.sums.md5 is None:
+            raise RuntimeError("an unhashed write has no ETag until one is given")
         return self.sums.md5.hexdigest()
 
     def commit(self, metadata: Mapping[str, Any]) -> None:

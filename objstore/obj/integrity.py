@@ -37,15 +37,17 @@ CHUNK: Final = 64 * 1024
 class ChecksumWriter:
     """Feeds on the object's bytes as they arrive; yields the table."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_md5: bool = True) -> None:
         self.crcs: array.array[int] = array.array("I")
         self._crc = 0
         self._filled = 0
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        # without: the MD5 comes from elsewhere (put_footer.py)
+        self.md5 = hashlib.md5(usedforsecurity=False) if with_md5 else None
         self.size = 0
 
     def update(self, data: bytes) -> None:
-        self.md5.update(data)
+        if self.md5 is not None:
+            self.md5.update(data)
         self.size += len(data)
         view = memoryview(data)
         while view:

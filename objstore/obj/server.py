@@ -38,7 +38,7 @@ from objstore.common.http import (
 from objstore.common.http_client import ConnectionPool
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
-from objstore.obj import expiring, hashes, sync_receiver, updates
+from objstore.obj import expiring, hashes, put_footer, sync_receiver, updates
 from objstore.obj.update_batches import UpdateBatcher
 from objstore.obj.diskfile import DISK_CHUNK_SIZE, DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import (
@@ -134,10 +134,11 @@ class ObjectController:
         names, policy = self._names(request)
         account, container, obj = names[2:]
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        footed = _footed_length(request)
         try:
             created = constraints.check_object_creation(
-                request.headers.get("Content-Length"), chunked, request.headers, obj,
-                now=time.time())
+                request.headers.get("Content-Length") if footed is None else str(footed),
+                chunked, request.headers, obj, now=time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
         metadata = self._put_metadata(request, timestamp, f"/{account}/{container}/{obj}")
@@ -145,7 +146,7 @@ class ObjectController:
             metadata["X-Delete-At"] = str(created.delete_at)
         length = created.content_length
         sent_etag = request.headers.get("ETag", "").strip('"').lower()
-        if length is not None and length <= self.conf.disk_chunk_size \
+        if length is not None and length <= self.conf.disk_chunk_size and footed is None \
                 and "If-None-Match" not in request.headers:
             # the body first, then all disk work (the checks too) in one trip
             body = self._receive_small(request, length)
@@ -156,8 +157,12 @@ class ObjectController:
             old_delete_at = _delete_at(current)
             if_none_match_star(request, current is not None)
             _check_newer(timestamp, newest)
-            with self.offload(diskfile.create, length) as writer:
+            with self.offload(diskfile.create, length, footed is None) as writer:
+                if footed is not None:
+                    _confirm_footer(request)
                 self._receive(request, writer, length)
+                if footed is not None:
+                    self._receive_footer(request, writer)
                 _check_etag(sent_etag, writer.etag)
                 self.offload(writer.commit, metadata)
             size, etag = writer.size, writer.etag
@@ -185,6 +190,13 @@ class ObjectController:
             chunks.append(chunk)
             received += len(chunk)
         return b"".join(chunks)
+
+    def _receive_footer(self, request: Request, writer: Any) -> None:
+        footer = self._receive_small(request, put_footer.footer_length(writer.size))
+        try:
+            writer.given_etag = put_footer.verified_md5(footer, writer.sums)
+        except put_footer.FooterError as err:
+            raise HTTPError(422, str(err)) from None
 
     def _update_container(self, request: Request, diskfile: Any, op: str,
                           timestamp: Timestamp, metadata: dict[str, Any],
@@ -528,6 +540,25 @@ def _check_newer(timestamp: Timestamp, newest: Timestamp | None) -> None:
     if newest is not None and newest >= timestamp:
         raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
                              f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
+
+
+def _footed_length(request: Request) -> int | None:
+    """The object's size when the proxy sends its MD5 after the body
+    (put_footer.py); None for a plain body."""
+    wire = request.headers.get("Content-Length")
+    try:
+        return put_footer.object_length(request.headers,
+                                        int(wire) if wire and wire.isdigit() else None)
+    except put_footer.FooterError as err:
+        raise HTTPError(400, str(err)) from None
+
+
+def _confirm_footer(request: Request) -> None:
+    """Tell the proxy, on the 100 Continue, that a footer will be read."""
+    source = request.environ["wsgi.input"]
+    if hasattr(source, "set_hundred_continue_response_headers"):
+        source.set_hundred_continue_response_headers(
+            [(put_footer.CONFIRM_HEADER, put_footer.CONFIRM_VALUE)])
 
 
 def _check_etag(sent: str, etag: str) -> None:

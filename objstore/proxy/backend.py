@@ -73,11 +73,14 @@ class Backend:
         return Answer(node, status, got, data)
 
     def read_one(self, ring: Ring, part: int, method: str, path: str,
-                 headers: Mapping[str, str], query: str | None = None) -> Answer:
-        """The first good answer, else the most telling one (see module doc)."""
+                 headers: Mapping[str, str], query: str | None = None,
+                 spread: bool = False) -> Answer:
+        """The first good answer, else the most telling one (see module doc).
+        ``spread``: see node_iter (objects; a listing keeps to ring order, so
+        successive listings come from the same replica)."""
         kept: list[Answer] = []
         budget = int(ring.replica_count)
-        for node in node_iter(ring, part, self.limiter):
+        for node in node_iter(ring, part, self.limiter, spread=spread):
             answer = self._ask(node, part, method, path, headers, b"", query)
             if answer is None or answer.status >= 500:
                 continue

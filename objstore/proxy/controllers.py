@@ -55,11 +55,11 @@ def wants_newest(request: Request) -> bool:
 
 
 def read(app: ProxyApp, request: Request, ring: Any, part: int, path: str,
-         headers: Mapping[str, str], query: str | None = None) -> Answer:
+         headers: Mapping[str, str], query: str | None = None, spread: bool = False) -> Answer:
     """One replica's answer, or with ``X-Newest`` the newest of them all."""
     if wants_newest(request):
         return app.backend.read_newest(ring, part, request.method, path, headers, query)
-    return app.backend.read_one(ring, part, request.method, path, headers, query)
+    return app.backend.read_one(ring, part, request.method, path, headers, query, spread)
 
 
 def is_owner(request: Request) -> bool:

@@ -70,10 +70,21 @@ class ErrorLimiter:
 
 
 def node_iter(ring: Ring, part: int, limiter: ErrorLimiter,
-              request_node_count: int | None = None) -> Iterator[Device]:
+              request_node_count: int | None = None, spread: bool = False) -> Iterator[Device]:
     """Nodes to try for a partition: primaries, then handoffs, skipping the
-    error-limited, at most ``request_node_count`` (default 2 x replicas)."""
+    error-limited, at most ``request_node_count`` (default 2 x replicas).
+
+    ``spread`` (reads): the primaries from the partition's own starting
+    one, round the ring order. A builder fills replica 0 mostly from the
+    first devices (three quarters of the partitions on one device in a
+    4-device ring), so reads in plain ring order would all land on one
+    server; a start fixed per partition spreads them evenly and still
+    sends each object's reads to the same replica, whose page cache has
+    it."""
     primaries = ring.get_part_nodes(part)
+    if spread and primaries:
+        start = part % len(primaries)
+        primaries = primaries[start:] + primaries[:start]
     budget = request_node_count if request_node_count is not None else 2 * len(primaries)
     for node in primaries:
         if budget <= 0:

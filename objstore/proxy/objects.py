@@ -25,7 +25,8 @@ from objstore.common.http import HTTPError, Request, Response
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
-from objstore.obj import expiring
+from objstore.obj import expiring, put_footer
+from objstore.obj.integrity import ChecksumWriter
 from objstore.proxy.backend import _take, strip_backend
 from objstore.proxy.controllers import (
     Controller, account_info, container_info, from_quorum, passed_headers, read, respond,
@@ -115,7 +116,10 @@ class ObjectController(Controller):
         # an environ key, which no request header can reach.
         headers.update(request.environ.get("objstore.backend_headers") or {})
         length = created.content_length
-        conns, early = self._connect(headers, length)
+        footed = length is not None and length >= put_footer.MIN_LENGTH
+        if footed:
+            headers[put_footer.LENGTH_HEADER] = str(length)
+        conns, early = self._connect(headers, length, footed)
         replicas = len(self.ring.get_part_nodes(self.part))
         try:
             if len(conns) < quorum_size(replicas):
@@ -123,7 +127,7 @@ class ObjectController(Controller):
                 raise HTTPError(status if status >= 400 else 503,
                                 "the object exists (If-None-Match: *)" if status == 412
                                 else "not enough storage nodes could take the object")
-            conns = self._stream_body(request, conns, length, replicas)
+            conns = self._stream_body(request, conns, length, replicas, footed)
             statuses, etag = self._finish(conns)
         finally:
             for _, conn in conns:
@@ -143,14 +147,19 @@ class ObjectController(Controller):
             return given
         return mimetypes.guess_type(self.obj)[0] or "application/octet-stream"
 
-    def _connect(self, headers: dict[str, str], length: int | None
+    def _connect(self, headers: dict[str, str], length: int | None, footed: bool
                  ) -> tuple[list[tuple[Device, BackendConnection]], list[int]]:
-        """Open a PUT to each replica (handoffs for the unreachable)."""
+        """Open a PUT to each replica (handoffs for the unreachable). With
+        ``footed``, the body is followed by the proxy's MD5 (put_footer.py),
+        and a server that does not confirm it reads footers counts as
+        failed."""
         nodes = node_iter(self.ring, self.part, self.app.limiter)
         container_headers = self._container_headers()
         queue_headers = self._queue_headers(headers.get("X-Delete-At"))
         replicas = len(self.ring.get_part_nodes(self.part))
         timeouts = self.app.backend.timeouts
+        wire_length = length + put_footer.footer_length(length) \
+            if footed and length is not None else length
 
         def one(index: int) -> tuple[Device, BackendConnection] | int:
             extra = container_headers[index % len(container_headers)] if container_headers else {}
@@ -161,9 +170,12 @@ class ObjectController(Controller):
                                          read_timeout=timeouts.read, pool=self.app.backend.pool)
                 try:
                     conn.send_request("PUT", f"/{node.device}/{self.part}{self.path}",
-                                      {**headers, **extra}, body_length=length,
+                                      {**headers, **extra}, body_length=wire_length,
                                       chunked=length is None, expect_continue=True)
                     status = conn.wait_for_continue(timeouts.read)
+                    if footed and status == 100 and conn.continue_headers.get(
+                            put_footer.CONFIRM_HEADER) != put_footer.CONFIRM_VALUE:
+                        raise BackendError(f"{conn.where} does not read PUT footers")
                 except BackendError:
                     self.app.limiter.error(node)
                     conn.close()
@@ -188,9 +200,10 @@ class ObjectController(Controller):
         return conns, early
 
     def _stream_body(self, request: Request, conns: list[tuple[Device, BackendConnection]],
-                     length: int | None, replicas: int
+                     length: int | None, replicas: int, footed: bool
                      ) -> list[tuple[Device, BackendConnection]]:
         source = request.environ["wsgi.input"]
+        sums = ChecksumWriter() if footed else None
         received = 0
         while length is None or received < length:
             try:
@@ -200,20 +213,34 @@ class ObjectController(Controller):
             if not chunk:
                 break
             received += len(chunk)
-            alive = []
-            for node, conn in conns:
-                try:
-                    conn.send(chunk)
-                    alive.append((node, conn))
-                except BackendError:
-                    self.app.limiter.error(node)
-                    conn.close()
-            conns = alive
-            if len(conns) < quorum_size(replicas):
-                raise HTTPError(503, "storage nodes failed while receiving the object")
+            if sums is not None:
+                sums.update(chunk)
+            conns = self._send_to_all(conns, chunk, replicas)
         if length is not None and received < length:
             raise HTTPError(499, f"body ended after {received} of {length} bytes")
+        if sums is not None:
+            footer = put_footer.build(sums)
+            md5, sent = footer[:32].decode(), request.headers.get("ETag", "").strip('"').lower()
+            if sent and sent != md5:
+                # said here, with the reason; closing makes the servers drop the body
+                raise HTTPError(422, f"body MD5 {md5} does not match ETag {sent}")
+            conns = self._send_to_all(conns, footer, replicas)
         return conns
+
+    def _send_to_all(self, conns: list[tuple[Device, BackendConnection]], data: bytes,
+                     replicas: int) -> list[tuple[Device, BackendConnection]]:
+        """The connections still alive after ``data`` went to each."""
+        alive = []
+        for node, conn in conns:
+            try:
+                conn.send(data)
+                alive.append((node, conn))
+            except BackendError:
+                self.app.limiter.error(node)
+                conn.close()
+        if len(alive) < quorum_size(replicas):
+            raise HTTPError(503, "storage nodes failed while receiving the object")
+        return alive
 
     def _finish(self, conns: list[tuple[Device, BackendConnection]]
                 ) -> tuple[list[int], str | None]:
@@ -282,14 +309,15 @@ class ObjectController(Controller):
 
     def do_HEAD(self, request: Request) -> Response:
         answer = read(self.app, request, self.ring, self.part, self.path,
-                      self._read_headers(request))
+                      self._read_headers(request), spread=True)
         show_sysmeta(request, answer.headers)
         return respond(answer, head=True)
 
     def _nodes_to_read(self, request: Request) -> Iterator[Device]:
-        """Ring order; with X-Newest the replica holding the newest write
-        first (404 at once when that is a tombstone)."""
-        nodes = node_iter(self.ring, self.part, self.app.limiter)
+        """Ring order from the partition's own start (node_iter's spread);
+        with X-Newest the replica holding the newest write first (404 at
+        once when that is a tombstone)."""
+        nodes = node_iter(self.ring, self.part, self.app.limiter, spread=True)
         if not wants_newest(request):
             return nodes
         newest = self.app.backend.read_newest(self.ring, self.part, "HEAD", self.path,

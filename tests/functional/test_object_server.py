@@ -209,3 +209,54 @@ def test_rot_past_the_first_megabyte_cuts_the_body_short_and_quarantines(
     assert cut.value.partial == body[:bad - bad % CHUNK]  # good chunks, never the bad one
     assert server.request("GET", "/sda/4/a/c/rot")[0] == 404
     assert list((server.devices / "sda" / "quarantined" / "objects").rglob("*.data"))
+
+
+def footed_put(server: ObjectServer, path: str, body: bytes, footer: bytes,
+               wire_length: int | None = None, etag: str = "") -> tuple[bytes, bytes]:
+    """A PUT as the proxy sends a big body (put_footer.py): the 100 Continue
+    it got, and the final answer."""
+    length = len(body) + len(footer) if wire_length is None else wire_length
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall((f"PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+                      f"X-Backend-Object-Length: {len(body)}\r\nX-Timestamp: {stamp()}\r\n"
+                      f"Content-Type: application/x-test\r\nExpect: 100-continue\r\n"
+                      + (f"ETag: {etag}\r\n" if etag else "") + "\r\n").encode())
+        interim = sock.recv(65536)
+        if not interim.startswith(b"HTTP/1.1 100"):
+            return b"", interim
+        sock.sendall(body + footer)
+        answer = interim.split(b"\r\n\r\n", 1)[1] or sock.recv(65536)
+        return interim, answer
+    finally:
+        sock.close()
+
+
+def test_a_body_with_the_proxys_md5_after_it_is_stored_once_its_checksums_match(
+        server: ObjectServer) -> None:
+    from objstore.obj import put_footer
+    from objstore.obj.integrity import ChecksumWriter
+
+    body = os.urandom(2 * 1024 * 1024 + 5)
+    sums = ChecksumWriter()
+    sums.update(body)
+    footer = put_footer.build(sums)
+    md5 = hashlib.md5(body).hexdigest()
+    interim, answer = footed_put(server, "/sda/1/a/c/good", body, footer)
+    assert b"X-Backend-Footer: md5-crc32" in interim  # how the proxy knows it is understood
+    assert answer.startswith(b"HTTP/1.1 201") and md5.encode() in answer
+    status, headers, got = server.request("GET", "/sda/1/a/c/good")
+    assert (status, headers["ETag"], got == body) == (200, md5, True)
+
+    other = bytearray(body)
+    other[1_500_000] ^= 1  # a byte that changed between the proxy and the disk
+    _, answer = footed_put(server, "/sda/1/a/c/bent", bytes(other), footer)
+    assert answer.startswith(b"HTTP/1.1 422") and b"does not match" in answer
+    _, answer = footed_put(server, "/sda/1/a/c/bent", body, b"z" * 32 + footer[32:])
+    assert answer.startswith(b"HTTP/1.1 422") and b"MD5" in answer
+    _, answer = footed_put(server, "/sda/1/a/c/bent", body, footer, etag="0" * 32)
+    assert answer.startswith(b"HTTP/1.1 422")  # the client's ETag still rules
+    assert server.request("GET", "/sda/1/a/c/bent")[0] == 404
+    _, answer = footed_put(server, "/sda/1/a/c/bent", body, footer,
+                           wire_length=len(body) + len(footer) - 1)
+    assert answer.startswith(b"HTTP/1.1 400") and b"footer" in answer

@@ -148,3 +148,35 @@ def test_if_none_match_star_never_overwrites(cluster: Cluster) -> None:
                )[0] == 400
     assert raw(cluster, "DELETE", f"{path}/c/o", headers=headers)[0] == 204
     assert raw(cluster, "PUT", f"{path}/c/o", b"again", once)[0] == 201
+
+
+def test_a_big_put_is_hashed_once_and_every_replica_keeps_its_md5(cluster: Cluster) -> None:
+    """Bodies of a megabyte and more carry the proxy's MD5 to the object
+    servers (put_footer.py): the ETag check and the stored ETags must be
+    what they were when each replica hashed the body itself."""
+    from objstore.common.metadata import read_metadata
+
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    body = os.urandom(3 * 1024 * 1024 + 1)  # a partial last crc32 chunk too
+    md5 = hashlib.md5(body).hexdigest()
+    status, got, _ = raw(cluster, "PUT", f"{path}/c/big", body, {**headers, "ETag": md5})
+    assert (status, got["ETag"]) == (201, md5)
+    wrong = os.urandom(len(body))
+    status, _, reason = raw(cluster, "PUT", f"{path}/c/big", wrong, {**headers, "ETag": md5})
+    assert status == 422 and hashlib.md5(wrong).hexdigest().encode() in reason
+    status, got, stored = raw(cluster, "GET", f"{path}/c/big", headers=headers)
+    assert (status, got["ETag"], stored == body) == (200, md5, True)
+    name = "/" + path.split("/")[2] + "/c/big"
+    found = []
+    for data in (cluster.root / "srv").glob("object*/sda/objects/*/*/*/*.data"):
+        fd = os.open(data, os.O_RDONLY)
+        try:
+            metadata = read_metadata(fd)
+        finally:
+            os.close(fd)
+        if metadata["name"] == name:
+            found.append((metadata["ETag"], int(metadata["Content-Length"])))
+    assert found == [(md5, len(body))] * 3

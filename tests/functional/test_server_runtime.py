@@ -33,7 +33,7 @@ def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, str]:
         conn.close()
 
 
-def wait_until(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+def wait_until(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -38,6 +38,22 @@ def test_primaries_first_then_handoffs_up_to_the_budget(ring: Ring) -> None:
     assert len(list(node_iter(ring, 5, ErrorLimiter(), request_node_count=4))) == 4
 
 
+def test_reads_start_at_a_replica_chosen_by_the_partition(ring: Ring) -> None:
+    """Replica 0 of most partitions sits on few devices; reads spread over
+    all of them, each partition always from the same start."""
+    first_reads: dict[int, int] = {}
+    for part in range(ring.partition_count):
+        primaries = ring.get_part_nodes(part)
+        nodes = list(node_iter(ring, part, ErrorLimiter(), spread=True))
+        start = primaries.index(nodes[0])
+        assert nodes[:3] == primaries[start:] + primaries[:start]
+        assert nodes[3:] == list(ring.get_more_nodes(part))[:3]
+        assert nodes == list(node_iter(ring, part, ErrorLimiter(), spread=True))
+        first_reads[nodes[0].id] = first_reads.get(nodes[0].id, 0) + 1
+    fair = ring.partition_count / 6
+    assert len(first_reads) == 6 and max(first_reads.values()) < 1.5 * fair
+
+
 def test_a_failing_primary_is_replaced_by_a_handoff(ring: Ring) -> None:
     clock = Clock()
     limiter = ErrorLimiter(suppression_limit=3, suppression_interval=60, clock=clock)
