@@ -72,6 +72,7 @@ DAEMON_OPTIONS: Final = {
     "account-replicator": ["interval = 30"],
     "container-auditor": ["interval = 300", "databases_per_second = 50"],
     "account-auditor": ["interval = 300", "databases_per_second = 50"],
+    "account-reaper": ["interval = 60"],
     "container-updater": ["interval = 30", "containers_per_second = 100"],
 }
 

@@ -63,6 +63,7 @@ DAEMONS: Final = {
     "account-replicator": ("account", "objstore.account.replicator"),
     "container-auditor": ("container", "objstore.container.auditor"),
     "account-auditor": ("account", "objstore.account.auditor"),
+    "account-reaper": ("account", "objstore.account.reaper"),
     "container-updater": ("container", "objstore.container.updater"),
 }
 

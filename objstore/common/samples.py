@@ -224,6 +224,10 @@ DAEMON_SECTIONS: dict[str, list[tuple[str, str, str]]] = {
          "objstore-account-auditor CONF [--once]: every account DB checked; the damaged "
          "quarantined.",
          "objstore.account.auditor:AccountAuditorConfig"),
+        ("account-reaper",
+         "objstore-account-reaper CONF [--once]: the containers and objects of deleted "
+         "accounts deleted.",
+         "objstore.account.reaper:AccountReaperConfig"),
     ],
 }
 

@@ -20,6 +20,7 @@ from objstore.common.http import HTTPError, Request, Response, wsgi_to_text
 from objstore.image import discovery, download, images, members, upload
 from objstore.image.access import Caller, can_see
 from objstore.image.auth import TokenChecker
+from objstore.image.claims import Claims
 from objstore.image.cluster import ClusterClient, ClusterError
 from objstore.image.config import ImageConfig
 from objstore.image.errors import error_response, from_error, not_found
@@ -54,13 +55,15 @@ ROUTES: Final[list[tuple[str, dict[str, Handler]]]] = [
 
 
 class ImageApp:
-    """One worker's image service: its cluster client, records and token cache."""
+    """One worker's image service: its cluster client, records, upload
+    claims and token cache."""
 
     def __init__(self, conf: ImageConfig, logger: logging.Logger) -> None:
         self.conf = conf
         self.logger = logger
         self.client = ClusterClient(conf, logger)
         self.records = RecordStore(self.client, conf.records_container, logger)
+        self.claims = Claims(self.client, conf, logger)
         self.tokens = TokenChecker(self.client, conf.reseller_prefix, conf.token_cache_time)
         self.public = [(re.compile(pattern), methods) for pattern, methods in PUBLIC]
         self.routes = [(re.compile(pattern), methods) for pattern, methods in ROUTES]

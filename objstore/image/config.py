@@ -36,6 +36,9 @@ class ImageConfig(ServerConfig):
                                "max_manifest_segments", minimum=1)
     image_size_cap: int = option(1000 * GIB, "largest image accepted, in bytes (413 beyond); "
                                  "at most segment_size * max_segments", minimum=0)
+    upload_stall_timeout: float = option(
+        600.0, "seconds an upload may make no progress before another may take the image "
+        "over (its server died); well above client_timeout and node_timeout", minimum=1.0)
     conn_timeout: float = option(1.0, "seconds to connect to the proxy", minimum=0.01)
     node_timeout: float = option(60.0, "seconds the proxy may stay silent", minimum=0.1)
     token_cache_time: float = option(60.0, "seconds a user's token stays trusted after the "

@@ -15,16 +15,25 @@ write over each other's segments. ``discard`` deletes what an upload
 wrote (segments and manifest) when it is refused or fails; ``delete``
 removes an image's data (manifest and segments in one request).
 An empty image has no data object at all (its location is None).
+``delete_prefixed`` removes whatever a listing shows under a prefix: the
+segments an upload left when its server died, or all of a deleted
+image's objects.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import urllib.parse
+from typing import Final
 
+from objstore.common.concurrency import GreenPool
 from objstore.common.http_client import BackendConnection
 from objstore.image.cluster import ClusterClient, ClusterError, finish_put, send_body
 from objstore.image.config import ImageConfig
+
+DELETERS: Final = 8          # objects deleted at once by delete_prefixed
+LISTING_LIMIT: Final = 1000
 
 
 class TooManySegments(Exception):
@@ -150,4 +159,54 @@ def delete_data(client: ClusterClient, conf: ImageConfig, location: str | None,
                        body[:200].decode("utf-8", "replace"))
 
 
-__all__ = ["SegmentWriter", "TooManySegments", "delete_data"]
+def delete_prefixed(client: ClusterClient, container: str, prefix: str,
+                    logger: logging.Logger) -> None:
+    """Delete every object the container lists under ``prefix``; problems
+    are logged (a listing a moment behind may leave one for later)."""
+    names: list[str] = []
+    marker = ""
+    while True:
+        query = f"format=json&limit={LISTING_LIMIT}&prefix={urllib.parse.quote(prefix)}" + (
+            f"&marker={urllib.parse.quote(marker)}" if marker else "")
+        try:
+            status, _, data = client.call("GET", container, query=query)
+        except ClusterError as err:
+            logger.warning("could not list %s/%s*: %s", container, prefix, err)
+            break
+        if status != 200:
+            if status not in (204, 404):
+                logger.warning("could not list %s/%s* (%d)", container, prefix, status)
+            break
+        rows = json.loads(data)
+        names += [f"{container}/{row['name']}" for row in rows]
+        if len(rows) < LISTING_LIMIT:
+            break
+        marker = rows[-1]["name"]
+    for _ in GreenPool(DELETERS).imap(lambda name: _delete_one(client, name, logger), names):
+        pass
+
+
+def _delete_one(client: ClusterClient, name: str, logger: logging.Logger) -> None:
+    try:
+        status, _, _ = client.call("DELETE", name)
+    except ClusterError as err:
+        logger.warning("could not delete %s: %s", name, err)
+        return
+    if status not in (204, 404):
+        logger.warning("could not delete %s (%d)", name, status)
+
+
+def delete_upload(client: ClusterClient, conf: ImageConfig, image_id: str,
+                  upload_id: str | None, logger: logging.Logger) -> None:
+    """Delete what one upload (or, with None, every upload) of the image
+    stored: segments and manifests, found by listing."""
+    prefix = f"{image_id}/{upload_id}/" if upload_id else f"{image_id}/"
+    delete_prefixed(client, conf.segments_container, prefix, logger)
+    if upload_id:
+        _delete_one(client, f"{conf.data_container}/{image_id}/{upload_id}", logger)
+    else:
+        delete_prefixed(client, conf.data_container, prefix, logger)
+
+
+__all__ = ["SegmentWriter", "TooManySegments", "delete_data", "delete_prefixed",
+           "delete_upload"]

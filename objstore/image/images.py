@@ -2,8 +2,9 @@
 tags, and deactivate/reactivate.
 
 Deleting removes the record first (the image is gone for every reader
-at once), then its data, a staged upload and the upload claim; data
-that cannot be deleted is logged and left, never pointed at again.
+at once), then its data, a staged upload, whatever uploads that broke
+off or were abandoned left, and the upload claims; data that cannot be
+deleted is logged and left, never pointed at again.
 """
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 from objstore.common.http import HTTPError, Request, Response
 from objstore.image import listing, patch
 from objstore.image.access import Caller, can_see, check_owner, is_listed
-from objstore.image.datastore import delete_data
+from objstore.image.datastore import delete_data, delete_upload
 from objstore.image.jsonio import json_response, read_json, small_body
 from objstore.image.properties import api_view, check_base, check_quotas, new_image, now_text
 from objstore.image.records import Record
-from objstore.image.upload import release_claim
 
 if TYPE_CHECKING:
     from objstore.image.app import ImageApp
@@ -85,7 +85,8 @@ def delete(app: ImageApp, request: Request, caller: Caller, image_id: str) -> Re
     delete_data(app.client, app.conf, record.location, app.logger)
     if record.staged:
         delete_data(app.client, app.conf, record.staged.get("location"), app.logger)
-    release_claim(app, image_id)
+    delete_upload(app.client, app.conf, image_id, None, app.logger)
+    app.claims.delete_all(image_id)
     return Response(status=204)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from objstore.image.cluster import ClusterClient
@@ -92,8 +92,11 @@ def drain(environ: dict[str, Any], limit: int) -> None:
 
 def receive(client: ClusterClient, conf: ImageConfig, environ: dict[str, Any], image_id: str,
             upload_id: str, declared: str | None, announced: int | None,
-            logger: logging.Logger) -> Received:
-    """Store the body as ``image_id``'s data (see the module docstring)."""
+            logger: logging.Logger, on_progress: Callable[[int], None] | None = None
+            ) -> Received:
+    """Store the body as ``image_id``'s data (see the module docstring);
+    ``on_progress`` is told the bytes received after each chunk, and may
+    raise to stop the upload (its segments are deleted)."""
     inspector = Inspector(declared)
     md5, sha = hashlib.md5(), hashlib.new(HASH_ALGO)
     writer = SegmentWriter(client, conf, image_id, upload_id, logger)
@@ -108,11 +111,13 @@ def receive(client: ClusterClient, conf: ImageConfig, environ: dict[str, Any], i
             inspector.feed(chunk)
             if held is None:
                 writer.write(chunk)
-                continue
-            held.append(chunk)
-            if inspector.head_complete:
-                _judge_head(inspector, held, writer)
-                held = None
+            else:
+                held.append(chunk)
+                if inspector.head_complete:
+                    _judge_head(inspector, held, writer)
+                    held = None
+            if on_progress is not None:
+                on_progress(inspector.size)
         if held is not None:
             _judge_head(inspector, held, writer)
         reason = inspector.final_verdict()

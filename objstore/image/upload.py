@@ -9,14 +9,14 @@ Statuses, as in Glance:
     POST /import (glance-direct): uploading -> importing -> active
                  importing -> queued          the content is not the disk_format (415)
 
-One upload at a time: an upload first *claims* the image by creating
-``<claims_container>/<image id>`` with ``If-None-Match: *``, which only
-one of two racing uploads (on any image server) can do; the other gets
-409. The claim is given back when the image returns to ``queued`` and
-otherwise stays until the image is deleted. Each upload writes under
-its own upload id, and before it marks the image active it reads the
-record again: if the image was deleted or taken over meanwhile, its
-data is deleted and the client told (410 or 409).
+One upload at a time: an upload first *claims* the image (``claims.py``);
+a second one gets 409, unless the holder made no progress for
+``upload_stall_timeout`` (its server died and left the image ``saving``):
+then the new upload takes the image over and deletes what the abandoned
+one wrote. Each upload writes under its own upload id, and before it
+marks the image active it reads the record again: if the image was
+deleted or taken over meanwhile, its data is deleted and the client told
+(410 or 409).
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from objstore.common.http import HTTPError, Request, Response, header_int
 from objstore.image.access import Caller, check_owner
+from objstore.image.claims import TakenOver, waits_for_data
 from objstore.image.cluster import ClusterError
-from objstore.image.datastore import delete_data
+from objstore.image.datastore import delete_data, delete_upload
 from objstore.image.errors import not_found
 from objstore.image.formats import Detection
 from objstore.image.inspection import judged, refusal
@@ -43,7 +44,7 @@ def put_file(app: ImageApp, request: Request, caller: Caller, image_id: str) -> 
     record = app.visible(image_id, caller)
     check_owner(record.image, caller, "upload data to")
     image = record.image
-    if image["status"] != "queued":
+    if not waits_for_data(record):
         raise HTTPError(409, f"Image status transition from {image['status']} to saving is "
                              "not allowed")
     if not image.get("disk_format") or not image.get("container_format"):
@@ -64,7 +65,7 @@ def put_file(app: ImageApp, request: Request, caller: Caller, image_id: str) -> 
 def put_stage(app: ImageApp, request: Request, caller: Caller, image_id: str) -> Response:
     record = app.visible(image_id, caller)
     check_owner(record.image, caller, "stage data for")
-    if record.image["status"] != "queued":
+    if not waits_for_data(record):
         raise HTTPError(409, f"Image status transition from {record.image['status']} to "
                              "uploading is not allowed")
     received, upload_id = _take_upload(app, request, record, "uploading")
@@ -132,28 +133,39 @@ def _announced(request: Request, cap: int) -> int | None:
 
 def _take_upload(app: ImageApp, request: Request, record: Record, status: str
                  ) -> tuple[Received, str]:
-    """Claim the image, mark it ``status`` and receive the body; on a
-    refusal the image is queued again, on a failure killed."""
+    """Claim the image (taking it over from an abandoned upload), mark it
+    ``status`` and receive the body; on a refusal the image is queued
+    again, on a failure killed."""
     announced = _announced(request, app.conf.image_size_cap)
     image_id = record.id
     upload_id = uuid.uuid4().hex
-    _claim(app, image_id)
+    abandoned = app.claims.acquire(image_id, upload_id, app.records)
     current = app.records.get(image_id)
-    if current is None or current.image["status"] != "queued":
-        release_claim(app, image_id)   # ours, for an image gone or moved on meanwhile
+    if current is None or not waits_for_data(current) or \
+            (abandoned is None and current.image["status"] != "queued"):
+        if abandoned is None or current is None:   # ours, for an image gone or moved on
+            app.claims.release(image_id, upload_id)
         if current is None:
             raise not_found("image", image_id)
-        raise HTTPError(409, "The image is not queued any more")
+        raise HTTPError(409, "The image is not waiting for data any more")
     current.image.update(status=status, updated_at=now_text())
     current.upload_id = upload_id
     app.records.save(current)
+    if abandoned is not None:
+        # nothing of the image is worth keeping before this upload writes
+        delete_upload(app.client, app.conf, image_id, None, app.logger)
     try:
         received = receive(app.client, app.conf, request.environ, image_id, upload_id,
-                           current.image.get("disk_format"), announced, app.logger)
+                           current.image.get("disk_format"), announced, app.logger,
+                           app.claims.heartbeat(image_id, upload_id))
+    except TakenOver as err:
+        app.logger.warning("upload %s of image %s stopped: %s", upload_id, image_id, err)
+        raise HTTPError(409, "Another upload took this image over: this one made no "
+                             "progress for longer than the service waits") from None
     except Refused as err:
         if err.status == 415:
             drain(request.environ, app.conf.image_size_cap)
-        _back_to_queued(app, image_id)
+        _back_to_queued(app, image_id, upload_id)
         raise HTTPError(err.status, err.reason) from None
     except ClientGone as err:
         app.logger.warning("upload of image %s broke off: %s; the image is killed",
@@ -180,33 +192,20 @@ def _ours_still(app: ImageApp, image_id: str, upload_id: str, received: Received
     return record
 
 
-def _claim(app: ImageApp, image_id: str) -> None:
-    path = f"{app.conf.claims_container}/{image_id}"
-    headers = {"If-None-Match": "*", "Content-Type": "text/plain"}
-    status, _, _ = app.client.call("PUT", path, headers, b"claimed")
-    if status == 404:
-        app.client.ensure_containers([app.conf.claims_container])
-        status, _, _ = app.client.call("PUT", path, headers, b"claimed")
-    if status == 412:
-        raise HTTPError(409, "Image data is being uploaded already, or was")
-    if status != 201:
-        raise ClusterError(f"claiming image {image_id} for an upload failed ({status})")
-
-
-def release_claim(app: ImageApp, image_id: str) -> None:
-    status, _, _ = app.client.call("DELETE", f"{app.conf.claims_container}/{image_id}")
-    if status not in (204, 404):
-        app.logger.warning("could not release the upload claim of %s (%d)", image_id, status)
-
-
-def _back_to_queued(app: ImageApp, image_id: str) -> None:
+def _back_to_queued(app: ImageApp, image_id: str, upload_id: str | None = None) -> None:
+    """The image waits for data again and its claim is free; with
+    ``upload_id``, only if that upload still holds it."""
     record = app.records.get(image_id)
+    if record is not None and upload_id is not None and record.upload_id != upload_id:
+        return   # taken over meanwhile: the image is another upload's now
+    holder = upload_id
     if record is not None:
+        holder = holder or record.upload_id
         record.image.update(status="queued", updated_at=now_text())
         record.upload_id = None
         record.staged = None
         app.records.save(record)
-    release_claim(app, image_id)
+    app.claims.release(image_id, holder)
 
 
 def _kill(app: ImageApp, image_id: str, upload_id: str) -> None:
@@ -224,4 +223,4 @@ def _detection(found: Detection) -> dict[str, Any]:
             "unsafe": found.unsafe}
 
 
-__all__ = ["post_import", "put_file", "put_stage", "release_claim"]
+__all__ = ["post_import", "put_file", "put_stage"]

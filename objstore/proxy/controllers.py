@@ -9,6 +9,8 @@ first container PUT, and a missing account lists as empty.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +142,9 @@ class AccountController(Controller):
         deleted = dict(answer.headers).get("X-Account-Status", "").lower() == "deleted"
         if answer.status == 404 and self.app.conf.account_autocreate and not deleted:
             return self._empty_listing(request, head)
+        if answer.status == 404 and deleted:
+            # as Swift: Gone while the database (and the reaper's work) is there
+            answer = dataclasses.replace(answer, status=410)
         return without_owner_headers(request, respond(answer, head))
 
     def _empty_listing(self, request: Request, head: bool) -> Response:

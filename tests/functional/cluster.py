@@ -138,8 +138,11 @@ allow_account_management = true
         """Start a server that was stopped, with the same config."""
         self.start_server(name, *self.commands[name])
 
-    def object_servers_of(self, account: str, container: str, obj: str) -> list[str]:
-        """The object servers holding an object's primaries, in ring order."""
+    def object_servers_of(self, account: str, container: str, obj: str,
+                          read_order: bool = False) -> list[str]:
+        """The object servers holding an object's primaries, in ring order
+        (``read_order``: in the order the proxy reads them, node_iter's
+        spread)."""
         from ring.hashing import PathHasher
         from ring.ring import Ring
 
@@ -147,7 +150,11 @@ allow_account_management = true
         ring = Ring(str(self.root / "rings" / "object.ring.gz"),
                     hasher=PathHasher("", HASH_SUFFIX))
         by_port = {port: name for name, port in self.ports.items()}
-        return [by_port[node.port] for node in ring.get_nodes(account, container, obj)[1]]
+        part, nodes = ring.get_nodes(account, container, obj)
+        if read_order:
+            start = part % len(nodes)
+            nodes = nodes[start:] + nodes[:start]
+        return [by_port[node.port] for node in nodes]
 
     def stop(self) -> None:
         for name in list(self.procs):

@@ -43,15 +43,17 @@ class ImageCluster(LargeObjectCluster):
         super().start()
         self.image_proc = self.start_image_server(self.image_port, "image")
 
-    def start_image_server(self, port: int, name: str) -> subprocess.Popen[bytes]:
-        """An image server on ``port`` (any number may serve one cluster)."""
+    def start_image_server(self, port: int, name: str, options: str = ""
+                           ) -> subprocess.Popen[bytes]:
+        """An image server on ``port`` (any number may serve one cluster);
+        ``options``: more lines for its ``[app:image-server]``."""
         conf = self.root / f"{name}-server.conf"
         conf.write_text(
             f"[app:image-server]\nbind_port = {port}\nworkers = 1\n"
             f"proxy_url = http://127.0.0.1:{self.ports['proxy']}\n"
             f"service_user = images:glance\nservice_key = {SERVICE_KEY}\n"
             f"segment_size = {SEGMENT}\nimage_size_cap = {64 * SEGMENT}\nmax_segments = 64\n"
-            f"log_file = {self.root / 'log' / name}.log\n")
+            f"log_file = {self.root / 'log' / name}.log\n{options}")
         script = os.path.join(os.path.dirname(sys.executable), "objstore-image-server")
         command = [script] if os.path.exists(script) else [
             sys.executable, "-c", "from objstore.image.server import main; main()"]
@@ -120,6 +122,22 @@ class ImageCluster(LargeObjectCluster):
         return subprocess.CompletedProcess(done.args, done.returncode,
                                            done.stdout.decode("utf-8", "replace"),
                                            done.stderr.decode("utf-8", "replace"))
+
+    def objstore_image(self, *args: str, login: str | None = "test:tester"
+                       ) -> subprocess.CompletedProcess[bytes]:
+        """The operator CLI against the image server, its credentials from
+        the environment as the swift CLI takes them (none for ``login=None``)."""
+        env = {name: value for name, value in os.environ.items()
+               if not name.startswith(("OS_", "ST_"))}
+        env["OS_IMAGE_URL"] = self.image_url
+        if login is not None:
+            env.update(ST_AUTH=f"http://127.0.0.1:{self.ports['proxy']}/auth/v1.0",
+                       ST_USER=login, ST_KEY={"test:tester": "testing"}[login])
+        script = os.path.join(os.path.dirname(sys.executable), "objstore-image")
+        command = [script] if os.path.exists(script) else [
+            sys.executable, "-c", "from objstore.image.cli import main; main()"]
+        return subprocess.run([*command, *args], capture_output=True, timeout=180, env=env,
+                              cwd=self.root, stdin=subprocess.DEVNULL)
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -3,6 +3,7 @@
     probe = ProbeCluster(tmp_path); probe.start()
     probe.put(...)                 through the proxy, as a client
     probe.kill(2); probe.restart(2)     node 2's object server
+    probe.kill(2, "container")          node 2's container server (any kind)
     probe.once("object-replicator")     one pass on every node, as an operator runs it
     probe.replicas("obj")          what each node holds of an object, on disk
 
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from objstore.common.metadata import read_metadata
 from objstore.common.policies import load_cluster_config
 from objstore.obj import layout
 from objstore.obj.diskfile import DiskFileManager
+from ring.devices import Device
 from ring.hashing import PathHasher
 from ring.ring import Ring
 from tests.functional.exchange import exchange
@@ -111,27 +114,31 @@ class ProbeCluster:
         for child in self.restarted:
             child.wait(timeout=30)
 
-    def object_server(self, node: int) -> Server:
+    def server(self, node: int, kind: str = "object") -> Server:
+        """Node's server of that kind (object, container or account)."""
         servers = configured_servers(self.data) or []
-        return next(s for s in servers if s.kind == "object" and s.node == node)
+        return next(s for s in servers if s.kind == kind and s.node == node)
 
-    def kill(self, node: int) -> None:
-        """Node's object server dies at once (SIGKILL), as in a crash."""
-        server = self.object_server(node)
+    def object_server(self, node: int) -> Server:
+        return self.server(node, "object")
+
+    def kill(self, node: int, kind: str = "object") -> None:
+        """Node's server of that kind dies at once (SIGKILL), as in a crash."""
+        server = self.server(node, kind)
         pid = processes.running_pid(self.data, server)
-        assert pid is not None, f"object server {node} is not running"
+        assert pid is not None, f"{server.name} is not running"
         os.killpg(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while processes.group_alive(pid):
-            assert time.monotonic() < deadline, f"object server {node} survived SIGKILL"
+            assert time.monotonic() < deadline, f"{server.name} survived SIGKILL"
             time.sleep(0.05)
 
-    def restart(self, node: int) -> None:
-        server = self.object_server(node)
+    def restart(self, node: int, kind: str = "object") -> None:
+        server = self.server(node, kind)
         self.restarted.append(processes.spawn(self.data, server))
         deadline = time.monotonic() + 30
         while not processes.answers(server):
-            assert time.monotonic() < deadline, f"object server {node} did not come back"
+            assert time.monotonic() < deadline, f"{server.name} did not come back"
             time.sleep(0.1)
 
     def once(self, *daemons: str) -> str:
@@ -149,16 +156,50 @@ class ProbeCluster:
 
     def request(self, method: str, path: str, body: bytes = b"",
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """A client's request through the proxy; response header names in lower case."""
-        status, got, data = exchange(self.port, method, f"/v1/{ACCOUNT}/{path}", body,
+        """A client's request through the proxy (to the account itself when
+        ``path`` is empty); response header names in lower case."""
+        target = f"/v1/{ACCOUNT}/{path}" if path else f"/v1/{ACCOUNT}"
+        status, got, data = exchange(self.port, method, target, body,
                                      {"X-Auth-Token": self.token, **(headers or {})},
                                      timeout=30)
+        return status, {name.lower(): value for name, value in got.items()}, data
+
+    def direct(self, device: Device, method: str, path: str, query: str = "",
+               headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """A request straight to the storage server of a ring device, as a
+        proxy or daemon sends it: ``/<device>/<path>``; header names in lower case."""
+        target = urllib.parse.quote(f"/{device.device}/{path}") + (f"?{query}" if query else "")
+        status, got, data = exchange(device.port, method, target, headers=headers, timeout=30)
         return status, {name.lower(): value for name, value in got.items()}, data
 
     # -- the disks' view -----------------------------------------------------------------
 
     def device(self, node: int) -> Path:
         return self.data.device(node)
+
+    def load_ring(self, name: str) -> Ring:
+        """The ring file (account, container, object) as it is now on disk."""
+        return Ring(str(self.data.rings / f"{name}.ring.gz"), hasher=self.hasher)
+
+    def device_dirs(self) -> dict[str, Path]:
+        """Every device directory of every node, by name: the four of
+        objstore-aio and any a test added (srv/<node>/<device>)."""
+        return {path.name: path for node in NODES
+                for path in sorted(self.data.devices(node).iterdir()) if path.is_dir()}
+
+    def replicas_by_device(self, container: str, obj: str) -> dict[str, Replica]:
+        """What every device of every node holds of the object (its
+        partition on the ring file as it is now)."""
+        ring = self.load_ring("object")
+        part = ring.get_part(ACCOUNT, container, obj)
+        name_hash = self.hasher.hash_path(ACCOUNT, container, obj)
+        found = {}
+        for name, path in self.device_dirs().items():
+            node = int(path.parent.name)
+            manager = DiskFileManager(str(path.parent), hasher=self.hasher)
+            hash_dir = Path(layout.hash_dir(str(path), 0, part, name_hash))
+            found[name] = Replica(node, hash_dir, manager, name, part, name_hash)
+        return found
 
     def placement(self, container: str, obj: str) -> tuple[int, list[int]]:
         """The object's partition and its primary nodes."""
