@@ -52,17 +52,20 @@ MODULES: Final = {
     "proxy": "objstore.proxy.server",
     "image": "objstore.image.server",
 }
-# daemon -> (the kind of server whose config it reads, the module of its main())
+# daemon -> (the kind of server whose config it reads, the module of its main());
+# in the order ``objstore-aio once`` runs them: rot found, then replicas
+# restored (databases before the updates that need them), then the updates,
+# the deletions that make more updates, and the totals last
 DAEMONS: Final = {
     "object-auditor": ("object", "objstore.obj.auditor"),
+    "container-auditor": ("container", "objstore.container.auditor"),
+    "account-auditor": ("account", "objstore.account.auditor"),
     "object-replicator": ("object", "objstore.obj.replicator"),
+    "container-replicator": ("container", "objstore.container.replicator"),
+    "account-replicator": ("account", "objstore.account.replicator"),
     "object-updater": ("object", "objstore.obj.updater"),
     # on every node, each doing its share of the queue (processes = NODES)
     "object-expirer": ("object", "objstore.obj.expirer"),
-    "container-replicator": ("container", "objstore.container.replicator"),
-    "account-replicator": ("account", "objstore.account.replicator"),
-    "container-auditor": ("container", "objstore.container.auditor"),
-    "account-auditor": ("account", "objstore.account.auditor"),
     "account-reaper": ("account", "objstore.account.reaper"),
     "container-updater": ("container", "objstore.container.updater"),
 }

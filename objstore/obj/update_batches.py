@@ -6,8 +6,8 @@ server a whole HTTP request (about two thirds of its time per update);
 sent together they cost one request and one pending-file append.
 
 The first update for a container replica goes out at once, alone, as the
-plain per-object request (``updates.send_update``): an idle server adds
-no latency and no batching. Updates that arrive while a request to that
+plain per-object request (the one ``updates.send_update`` sends): an idle
+server adds no latency and no batching. Updates that arrive while a request to that
 replica is in flight wait for it to finish, then go together, up to
 ``max_batch``, as one
 
@@ -22,11 +22,17 @@ an async pending, as it would a failed per-object update.
 Each replica with updates waiting has one green thread of its own that
 sends them, batch after batch, until none is left; callers only wait for
 their own answer, so a caller that gives up (a timeout) strands nobody.
+
+A container server that could not be reached (refused, timed out) is
+left alone for ``suspect_seconds``: updates for it fail at once, so each
+becomes an async pending for the updater, instead of every PUT and
+DELETE waiting out a connect timeout while a host is down or cut off.
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
@@ -34,9 +40,9 @@ import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 from objstore.common.concurrency import Event, spawn
 from objstore.common.http_client import BackendError, ConnectionPool, request
 from objstore.common.named_nodes import NamedNode
-from objstore.obj import updates
 
 MAX_BATCH = 256
+SUSPECT_SECONDS = 10.0
 @dataclasses.dataclass
 class _Update:
     op: str
@@ -57,16 +63,23 @@ class UpdateBatcher:
     """Sends container updates, batching those that meet in flight."""
 
     def __init__(self, *, connect_timeout: float, read_timeout: float,
-                 pool: ConnectionPool | None = None, max_batch: int = MAX_BATCH) -> None:
+                 pool: ConnectionPool | None = None, max_batch: int = MAX_BATCH,
+                 suspect_seconds: float = SUSPECT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool = pool
         self.max_batch = max_batch
+        self.suspect_seconds = suspect_seconds
+        self._clock = clock
         self._replicas: dict[tuple[Any, ...], _Replica] = {}
+        self._suspect_until: dict[tuple[str, int], float] = {}
 
     def send(self, node: NamedNode, op: str, account: str, container: str, obj: str,
              headers: Mapping[str, str]) -> bool:
         """True when the container replica took this update (a 2xx)."""
+        if self._suspect_until.get((node.host, node.port), 0.0) > self._clock():
+            return False
         key = (node.host, node.port, node.device, node.partition, account, container)
         replica = self._replicas.get(key)
         if replica is None:
@@ -96,23 +109,28 @@ class UpdateBatcher:
 
     def _send(self, node: NamedNode, account: str, container: str,
               batch: list[_Update]) -> list[bool]:
-        if len(batch) == 1:
-            one = batch[0]
-            return [updates.send_update(node, one.op, account, container, one.obj, one.headers,
-                                        connect_timeout=self.connect_timeout,
-                                        read_timeout=self.read_timeout, pool=self.pool)]
-        body = msgpack.packb([[u.op, u.obj, dict(u.headers)] for u in batch], use_bin_type=True)
         path = f"/{node.device}/{node.partition}/{account}/{container}"
-        headers = {"Content-Type": "application/x-msgpack"}
-        trans_id = batch[0].headers.get("X-Trans-Id")
-        if trans_id:
-            headers["X-Trans-Id"] = trans_id
+        if len(batch) == 1:  # the plain per-object update
+            method, body, headers = batch[0].op, b"", dict(batch[0].headers)
+            path = f"{path}/{batch[0].obj}"
+        else:
+            method, headers = "UPDATE", {"Content-Type": "application/x-msgpack"}
+            body = msgpack.packb([[u.op, u.obj, dict(u.headers)] for u in batch],
+                                 use_bin_type=True)
+            trans_id = batch[0].headers.get("X-Trans-Id")
+            if trans_id:
+                headers["X-Trans-Id"] = trans_id
         try:
-            status, _, answer = request(node.host, node.port, "UPDATE", path, headers, body,
+            status, _, answer = request(node.host, node.port, method, path, headers, body,
                                         connect_timeout=self.connect_timeout,
                                         read_timeout=self.read_timeout, pool=self.pool)
-        except (BackendError, ValueError):
+        except BackendError:
+            self._suspect_until[(node.host, node.port)] = self._clock() + self.suspect_seconds
             return [False] * len(batch)
+        except ValueError:  # a header no request may carry
+            return [False] * len(batch)
+        if len(batch) == 1:
+            return [200 <= status < 300]
         return _taken(status, answer, len(batch))
 
 

@@ -97,3 +97,29 @@ def test_a_busy_object_server_fills_the_listing(container_server: StorageServer,
     head = container_server.request("HEAD", CONTAINER)[1]
     assert head["X-Container-Object-Count"] == "64"
     assert head["X-Container-Bytes-Used"] == str(sum(range(64)))
+
+
+def test_an_unreachable_container_server_is_left_alone_for_a_while(
+        container_server: StorageServer) -> None:
+    """While a container host is down, PUTs do not each wait out a connect
+    timeout: after one failure its updates fail at once (async pendings),
+    and it is tried again once the suspect window is over."""
+    now = [1000.0]
+    pool = ConnectionPool()
+    batcher = UpdateBatcher(connect_timeout=1, read_timeout=5, pool=pool,
+                            suspect_seconds=10, clock=lambda: now[0])
+    node = NamedNode("127.0.0.1", container_server.port, "sda", "1")
+    assert container_server.request("PUT", CONTAINER, headers={"X-Timestamp": stamp()})[0] == 201
+    try:
+        assert batcher.send(node, "PUT", "AUTH_test", "photos", "before", put_headers(1))
+        container_server.stop()
+        pool.close_all()  # a stopping server may still answer on a kept-alive socket
+        assert not batcher.send(node, "PUT", "AUTH_test", "photos", "down", put_headers(1))
+        container_server.start()
+        # up again, but still suspect: not even tried
+        assert not batcher.send(node, "PUT", "AUTH_test", "photos", "suspect", put_headers(1))
+        now[0] += 11
+        assert batcher.send(node, "PUT", "AUTH_test", "photos", "after", put_headers(1))
+        assert names_listed(container_server) == ["after", "before"]
+    finally:
+        pool.close_all()
