@@ -71,10 +71,15 @@ def serve_wsgi(sock: socket.socket, app: Callable[..., Any], *, pool_size: int,
     # thread-based http.server in the same process can no longer shut down.
     import eventlet.wsgi
 
+    from objstore.common.wsgi_protocol import FastRequestHead
+
+    class Protocol(FastRequestHead, eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
+        pass
+
     eventlet.wsgi.server(
         sock, _true_content_type(app), custom_pool=GreenPool(pool_size), socket_timeout=client_timeout,
         log=log, log_output=False, debug=False, keepalive=True, url_length_limit=16384,
-        capitalize_response_headers=False,
+        capitalize_response_headers=False, protocol=Protocol,
     )
 
 

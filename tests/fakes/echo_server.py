@@ -3,11 +3,14 @@
     python -m tests.fakes.echo_server <conf>      (section [app:echo])
 
 GET /pid -> the worker's pid; /greet -> the configured greeting;
-/slow?seconds=N -> answers after N seconds; /crash -> the worker dies.
+/slow?seconds=N -> answers after N seconds; /crash -> the worker dies;
+/environ -> the request as the app saw it (JSON: method, path, query,
+the HTTP_* and CONTENT_* keys, and the body read).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -34,12 +37,22 @@ def make_app(conf: EchoConfig, logger: logging.Logger) -> Callable[..., Iterable
             os._exit(3)
         if path == "/slow":
             concurrency.sleep(float(query.get("seconds", ["1"])[0]))
-        body = {"/pid": str(os.getpid()), "/greet": conf.greeting}.get(path, "ok").encode()
+        if path == "/environ":
+            body = json.dumps(_seen(environ)).encode()
+        else:
+            body = {"/pid": str(os.getpid()), "/greet": conf.greeting}.get(path, "ok").encode()
         start_response("200 OK", [("Content-Length", str(len(body))),
                                   ("X-Trans-Id", "tx-echo")])
         return [body]
 
     return app
+
+
+def _seen(environ: dict[str, Any]) -> dict[str, Any]:
+    keys = [k for k in environ if k.startswith(("HTTP_", "CONTENT_"))]
+    return {"method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"],
+            "query": environ.get("QUERY_STRING", ""), **{k: environ[k] for k in keys},
+            "body": environ["wsgi.input"].read().decode("latin-1")}
 
 
 def main() -> None:
