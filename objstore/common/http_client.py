@@ -230,6 +230,24 @@ class _Wire:
         del self.buf[:end + 1]
         return line
 
+    def closed_by_peer(self) -> bool:
+        """Whether an idle socket was closed or reset from the other end: a
+        peek that does not wait finds the end of the stream, an error, or
+        bytes nobody asked for. The peek goes to the real socket under a
+        green one (a green recv would wait for data), and a plain one is
+        made non-blocking for it (the next use sets its timeout again)."""
+        raw = getattr(self.sock, "fd", None)
+        if raw is None:  # a plain socket would wait out its timeout first
+            raw = self.sock
+            self._set_timeout(0.0)
+        try:
+            raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        return True
+
     def close(self) -> None:
         self.sock.close()
 
@@ -325,6 +343,33 @@ class ConnectionPool:
             wire.close()
             return
         entries.append((self.clock(), wire))
+
+    def ensure(self, host: str, port: int, connect_timeout: float) -> bool:
+        """Whether the server takes connections: an idle socket kept here
+        that its server has not closed counts; otherwise a new connection
+        is made and kept for the request that follows."""
+        entries = self._idle.get((host, port)) or []
+        now = self.clock()
+        while entries:
+            try:
+                since, wire = entries[-1]
+            except IndexError:
+                break
+            if now - since < self.idle_seconds and not wire.closed_by_peer():
+                return True
+            try:
+                entries.remove((since, wire))
+            except ValueError:
+                continue  # taken meanwhile
+            wire.close()
+        probe = BackendConnection(host, port, connect_timeout=connect_timeout,
+                                  read_timeout=connect_timeout)
+        try:
+            wire = probe._connect()
+        except BackendError:
+            return False
+        self.give(host, port, wire)
+        return True
 
     def close_all(self) -> None:
         for entries in list(self._idle.values()):

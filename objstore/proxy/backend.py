@@ -120,6 +120,21 @@ class Backend:
         return list(pool.imap(one, range(replicas)))
 
 
+    def reachable(self, ring: Ring, part: int) -> int:
+        """How many replicas a write could reach now: the nodes write_all
+        would use, each taking a connection (an idle pooled one counts),
+        handoffs standing in as there. Failures are not counted against
+        the nodes here: the write that follows meets them again."""
+        nodes = node_iter(ring, part, self.limiter)
+        replicas = len(ring.get_part_nodes(part))
+
+        def one(_: int) -> bool:
+            return any(self.pool.ensure(node.ip, node.port, self.timeouts.connect)
+                       for node in _take(nodes))
+
+        return sum(concurrency.GreenPool(replicas).imap(one, range(replicas)))
+
+
 def _answer_time(answer: Answer) -> Timestamp | None:
     """When a replica's state was written: its put time for an account or
     container, the data or metadata time for an object (or tombstone)."""

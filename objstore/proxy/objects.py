@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import mimetypes
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from objstore.common import concurrency, constraints
@@ -45,6 +45,8 @@ OBJECT_SETTINGS = ("content-encoding", "content-disposition", "content-language"
 FORWARDED_ON_READ = ("range", "if-match", "if-none-match", "if-modified-since",
                      "if-unmodified-since")
 CHUNK = 65536
+# a PUT body up to this size is read whole before any replica is asked
+SMALL_BODY = 65536
 # environ key: the sysmeta of the object a GET or HEAD answered with (show_sysmeta)
 OBJECT_SYSMETA = "objstore.object_sysmeta"
 
@@ -116,6 +118,8 @@ class ObjectController(Controller):
         # an environ key, which no request header can reach.
         headers.update(request.environ.get("objstore.backend_headers") or {})
         length = created.content_length
+        if length is not None and length <= SMALL_BODY:
+            return self._put_small(request, headers, length)
         footed = length is not None and length >= put_footer.MIN_LENGTH
         if footed:
             headers[put_footer.LENGTH_HEADER] = str(length)
@@ -136,10 +140,47 @@ class ObjectController(Controller):
                              replicas)
         if status >= 300:
             raise HTTPError(status, "the storage nodes did not store the object")
-        response = Response(status=201, content_type=None, charset=None)
-        response.headers.update({"ETag": etag or "", "Last-Modified": Timestamp(
-            headers["X-Timestamp"]).http_date, "Content-Length": "0"})
-        return response
+        return _created(headers, etag)
+
+    def _put_small(self, request: Request, headers: dict[str, str], length: int) -> Response:
+        """A body of at most SMALL_BODY bytes, read whole first, then sent
+        with its headers in one go to each replica: no 100-continue round
+        trip to each (a third of a small PUT's requests and wake-ups on
+        both sides). A replica that cannot take it is replaced by a
+        handoff, with the same bytes (write_all). As with a streamed body,
+        nothing is sent (not even the client's 100 Continue) unless a
+        quorum of replicas takes connections: a PUT refused for want of
+        nodes must not leave a copy behind."""
+        replicas = len(self.ring.get_part_nodes(self.part))
+        if self.app.backend.reachable(self.ring, self.part) < quorum_size(replicas):
+            raise HTTPError(503, "not enough storage nodes could take the object")
+        body = _read_whole(request, length)
+        per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True)
+        answers = self.app.backend.write_all(self.ring, self.part, "PUT", self.path, headers,
+                                             body, per_node)
+        statuses = [answer.status for answer in answers]
+        status = best_status(statuses + [503] * (replicas - len(statuses)), replicas)
+        if status >= 300:
+            reason = next((a.body.decode("utf-8", "replace").strip() for a in answers
+                           if a.status == status and a.body), "")
+            raise HTTPError(status, "the object exists (If-None-Match: *)" if status == 412
+                            else reason or "the storage nodes did not store the object")
+        etag = next((a.headers.get("ETag") for a in answers if 200 <= a.status < 300), None)
+        return _created(headers, etag)
+
+    def _per_node_headers(self, delete_at: str | None, container_updates: bool
+                          ) -> Callable[[int], dict[str, str]]:
+        """The extra headers of the request to replica ``index``: which
+        container replica (and expiry queue replica) it updates."""
+        container_headers = self._container_headers() if container_updates else []
+        queue_headers = self._queue_headers(delete_at)
+
+        def per_node(index: int) -> dict[str, str]:
+            extra = container_headers[index % len(container_headers)] if container_headers else {}
+            if queue_headers:
+                extra = {**extra, **queue_headers[index % len(queue_headers)]}
+            return extra
+        return per_node
 
     def _content_type(self, request: Request) -> str:
         given = request.headers.get("Content-Type")
@@ -154,17 +195,14 @@ class ObjectController(Controller):
         and a server that does not confirm it reads footers counts as
         failed."""
         nodes = node_iter(self.ring, self.part, self.app.limiter)
-        container_headers = self._container_headers()
-        queue_headers = self._queue_headers(headers.get("X-Delete-At"))
+        per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True)
         replicas = len(self.ring.get_part_nodes(self.part))
         timeouts = self.app.backend.timeouts
         wire_length = length + put_footer.footer_length(length) \
             if footed and length is not None else length
 
         def one(index: int) -> tuple[Device, BackendConnection] | int:
-            extra = container_headers[index % len(container_headers)] if container_headers else {}
-            if queue_headers:
-                extra = {**extra, **queue_headers[index % len(queue_headers)]}
+            extra = per_node(index)
             for node in _take(nodes):
                 conn = BackendConnection(node.ip, node.port, connect_timeout=timeouts.connect,
                                          read_timeout=timeouts.read, pool=self.app.backend.pool)
@@ -278,15 +316,8 @@ class ObjectController(Controller):
             headers.update(passed_headers(request, OBJECT_HEADERS, ("content-type",)))
             if delete_at is not None:
                 headers["X-Delete-At"] = str(delete_at)
-        container_headers = self._container_headers() if method == "DELETE" else []
-        queue_headers = self._queue_headers(headers.get("X-Delete-At"))
-
-        def per_node(index: int) -> dict[str, str]:
-            extra = container_headers[index % len(container_headers)] if container_headers else {}
-            if queue_headers:
-                extra = {**extra, **queue_headers[index % len(queue_headers)]}
-            return extra
-
+        per_node = self._per_node_headers(headers.get("X-Delete-At"),
+                                          container_updates=method == "DELETE")
         answers = self.app.backend.write_all(self.ring, self.part, method, self.path, headers,
                                              b"", per_node)
         return from_quorum(answers, len(answers), f"object {method} failed")
@@ -410,6 +441,28 @@ class ObjectController(Controller):
                     (_, conn, backend), nodes = found
         finally:
             conn.close()
+
+
+def _created(headers: Mapping[str, str], etag: str | None) -> Response:
+    response = Response(status=201, content_type=None, charset=None)
+    response.headers.update({"ETag": etag or "", "Last-Modified": Timestamp(
+        headers["X-Timestamp"]).http_date, "Content-Length": "0"})
+    return response
+
+
+def _read_whole(request: Request, length: int) -> bytes:
+    source = request.environ["wsgi.input"]
+    chunks, received = [], 0
+    while received < length:
+        try:
+            chunk = source.read(length - received)
+        except (OSError, ValueError):
+            raise HTTPError(499, "client disconnected while sending the body") from None
+        if not chunk:
+            raise HTTPError(499, f"body ended after {received} of {length} bytes")
+        chunks.append(chunk)
+        received += len(chunk)
+    return b"".join(chunks)
 
 
 def show_sysmeta(request: Request, headers: Mapping[str, str]) -> None:

@@ -38,8 +38,12 @@ class Cluster:
         self.root = root
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.commands: dict[str, tuple[str, Path]] = {}
-        self.ports = {name: free_port() for name in
-                      ("proxy", "account", "container", "object1", "object2", "object3")}
+        self.ports: dict[str, int] = {}
+        for name in ("proxy", "account", "container", "object1", "object2", "object3"):
+            port = free_port()
+            while port in self.ports.values():  # the kernel may hand out one twice
+                port = free_port()
+            self.ports[name] = port
         (root / "rings").mkdir()
         (root / "log").mkdir()
         self.cluster_conf = root / "objstore.conf"

@@ -93,3 +93,29 @@ def test_idle_sockets_expire_and_the_pool_is_bounded() -> None:
     now[0] = 11
     assert pool.take("h", 1) is None and wires[0].closed
     assert pool.take("other", 1) is None
+
+
+def test_ensure_counts_live_idle_sockets_and_replaces_closed_ones(
+        backend: FakeBackend, pool: ConnectionPool) -> None:
+    """The proxy's connect-first check before a small PUT: a server that
+    takes connections counts; a kept socket its server has since closed
+    does not (that server may be gone), and nothing listening is False."""
+    import socket
+    import time
+
+    assert pool.ensure(LOOPBACK, backend.port, 1.0)  # a new socket, kept for the request
+    assert call(backend, pool, "PUT", "/a/o", b"x")[0] == 201
+    assert backend.connections == 1
+    assert pool.ensure(LOOPBACK, backend.port, 1.0)  # the idle one, still open
+    assert call(backend, pool, "GET", "/drop/1") == (200, b"dropped")  # then closed
+    deadline = time.monotonic() + 5
+    while backend.connections < 2 and time.monotonic() < deadline:
+        assert pool.ensure(LOOPBACK, backend.port, 1.0)  # the closed one is not counted
+        time.sleep(0.05)
+    assert backend.connections == 2
+    assert call(backend, pool, "GET", "/a/o") == (200, b"x")
+    assert backend.connections == 2  # the request used the socket ensure made
+    with socket.socket() as unused:
+        unused.bind((LOOPBACK, 0))
+        port = unused.getsockname()[1]  # bound, not listening: refused
+        assert not pool.ensure(LOOPBACK, port, 1.0)
