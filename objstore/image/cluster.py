@@ -101,16 +101,18 @@ class ClusterClient:
         return BackendConnection(self.host, self.port, connect_timeout=self.conf.conn_timeout,
                                  read_timeout=self.conf.node_timeout, pool=self.pool)
 
-    def start_put(self, path: str, headers: Mapping[str, str] | None = None
-                  ) -> BackendConnection:
-        """A chunked PUT whose body the caller sends (``send``, ``finish``,
-        then ``getresponse``); the proxy has said 100 Continue."""
+    def start_put(self, path: str, headers: Mapping[str, str] | None = None,
+                  length: int | None = None) -> BackendConnection:
+        """A PUT of ``length`` bytes (chunked without) whose body the caller
+        sends (``send``, ``finish``, then ``getresponse``); the proxy has
+        said 100 Continue."""
         for renew in (False, True):
             token, account = self._credentials(renew)
             conn = self._connection()
             try:
                 conn.send_request("PUT", f"/v1/{account}/{path}",
-                                  {**(headers or {}), "X-Auth-Token": token}, chunked=True,
+                                  {**(headers or {}), "X-Auth-Token": token},
+                                  chunked=length is None, body_length=length,
                                   expect_continue=True)
                 status = conn.wait_for_continue(self.conf.node_timeout)
                 if status == 100:

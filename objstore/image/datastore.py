@@ -4,7 +4,8 @@
     <data_container>/<image id>/<upload id>                      the SLO manifest
 
 A ``SegmentWriter`` streams an upload into segments of ``segment_size``
-bytes, each a chunked PUT of its own whose ETag the proxy returns and
+bytes, each a PUT of its own (with its length when the client announced
+the image's size, else chunked) whose ETag the proxy returns and
 the writer checks against the MD5 it computed; at the end one manifest
 PUT (``?multipart-manifest=put``) ties them together, and the manifest's
 name is the image's location. Only one chunk of the client's body is in
@@ -42,10 +43,15 @@ class TooManySegments(Exception):
 
 class SegmentWriter:
     def __init__(self, client: ClusterClient, conf: ImageConfig, image_id: str,
-                 upload_id: str, logger: logging.Logger) -> None:
+                 upload_id: str, logger: logging.Logger, total: int | None = None) -> None:
         self.client = client
         self.conf = conf
         self.logger = logger
+        # the size the client announced: segments go with their length, so
+        # the proxy hashes them once (put_footer) instead of every replica;
+        # bytes past it go chunked (the upload is refused for them anyway)
+        self.total = total
+        self._length: int | None = None  # of the open segment, when sized
         self.prefix = f"{image_id}/{upload_id}"
         self.segments: list[dict[str, object]] = []   # the manifest's entries so far
         self._conn: BackendConnection | None = None
@@ -65,14 +71,14 @@ class SegmentWriter:
         while view:
             if self._conn is None:
                 self._open()
-            room = self.conf.segment_size - self._written
-            piece = bytes(view[:room])
+            full = self.conf.segment_size if self._length is None else self._length
+            piece = bytes(view[:full - self._written])
             assert self._conn is not None
             send_body(self._conn, piece)
             self._md5.update(piece)
             self._written += len(piece)
             view = view[len(piece):]
-            if self._written == self.conf.segment_size:
+            if self._written == full:
                 self._close_segment()
 
     def _open(self) -> None:
@@ -80,15 +86,18 @@ class SegmentWriter:
             raise TooManySegments(f"more than {self.conf.max_segments} segments")
         self._started = True
         name = self._segment_name(len(self.segments) + 1)
+        left = None if self.total is None else \
+            self.total - sum(int(str(s["size_bytes"])) for s in self.segments)
+        self._length = min(self.conf.segment_size, left) if left is not None and left > 0 else None
         try:
-            self._conn = self.client.start_put(name)
+            self._conn = self.client.start_put(name, length=self._length)
         except ClusterError:
             if self.segments:
                 raise
             # the first segment of this server: perhaps no containers yet
             self.client.ensure_containers([self.conf.segments_container,
                                            self.conf.data_container])
-            self._conn = self.client.start_put(name)
+            self._conn = self.client.start_put(name, length=self._length)
         self._md5 = hashlib.md5()
         self._written = 0
 

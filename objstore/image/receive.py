@@ -99,7 +99,7 @@ def receive(client: ClusterClient, conf: ImageConfig, environ: dict[str, Any], i
     raise to stop the upload (its segments are deleted)."""
     inspector = Inspector(declared)
     md5, sha = hashlib.md5(), hashlib.new(HASH_ALGO)
-    writer = SegmentWriter(client, conf, image_id, upload_id, logger)
+    writer = SegmentWriter(client, conf, image_id, upload_id, logger, total=announced)
     held: list[bytes] | None = []   # the head, until judged; None once written
     try:
         for chunk in body_chunks(environ):
