@@ -126,6 +126,23 @@ def query_params(request: Request, *names: str) -> dict[str, str]:
     return found
 
 
+def read_body(request: Request, length: int) -> bytes:
+    """All ``length`` bytes of a request's body, held whole (small bodies
+    only); 499 when the client stops short or goes away."""
+    source = request.environ["wsgi.input"]
+    chunks, received = [], 0
+    while received < length:
+        try:
+            chunk = source.read(length - received)
+        except (OSError, ValueError):
+            raise HTTPError(499, "client disconnected while sending the body") from None
+        if not chunk:
+            raise HTTPError(499, f"body ended after {received} of {length} bytes")
+        chunks.append(chunk)
+        received += len(chunk)
+    return b"".join(chunks)
+
+
 def headers_as_text(request: Request, keep: Callable[[str], bool]) -> dict[str, str]:
     """The headers whose lower-case name ``keep`` accepts, names and values
     as UTF-8 text (metadata to store); 400 for one that is not UTF-8."""

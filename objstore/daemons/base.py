@@ -125,6 +125,9 @@ class Daemon:
     server_section: ClassVar[str] = ""   # app:object-server: where node options come from
     config_schema: ClassVar[type[DaemonConfig]] = DaemonConfig
     counters: ClassVar[tuple[str, ...]] = ("errors",)  # always in the recon, 0 or not
+    # False for work that is not on this node's disks (the expirer's queue
+    # lives in the cluster): a node with no device of the rings is fine
+    uses_local_devices: ClassVar[bool] = True
 
     def __init__(self, conf: Any, logger: logging.Logger,
                  stop: threading.Event | None = None) -> None:

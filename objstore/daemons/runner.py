@@ -11,8 +11,8 @@
   narrowed by ``--devices``. What the pass did goes to the recon cache
   and one log line.
 * ``--once``: one pass, then exit 0 when it went through cleanly, 1 when
-  something was not done (errors, a device missing, no local device, a
-  stop part way).
+  something was not done (errors, a device missing, no local device for a
+  daemon that works on them, a stop part way).
 * Otherwise a pass starts every ``interval`` seconds (at once after a
   pass that took longer), the daemon's companions each on their own
   schedule in the same process.
@@ -128,7 +128,7 @@ class Runner:
         devices: list[LocalDevice] = []
         try:
             devices = self.devices_of(daemon)
-            if not devices:
+            if not devices and daemon.uses_local_devices:
                 self.logger.warning(
                     "%s: no device of rings %s is on this node (%s:%d)%s", daemon.recon_key,
                     ", ".join(daemon.ring_names()), daemon.conf.bind_ip, daemon.conf.bind_port,
@@ -146,7 +146,7 @@ class Runner:
                          "done" if completed else "stopped", finished - started, len(devices),
                          counts_text(counts))
         trouble = counts.get("errors", 0) + counts.get("devices_unavailable", 0)
-        return completed and bool(devices) and not trouble
+        return completed and (bool(devices) or not daemon.uses_local_devices) and not trouble
 
     def _record(self, write: Callable[[], None]) -> None:
         try:

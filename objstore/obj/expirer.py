@@ -87,6 +87,7 @@ class ObjectExpirer(Daemon):
     server_section = "app:object-server"
     config_schema = ObjectExpirerConfig
     counters = ("objects", "deleted", "failures", "errors")
+    uses_local_devices = False  # the queue is in the cluster: any host may run it
 
     def __init__(self, conf: ObjectExpirerConfig, logger: logging.Logger,
                  stop: threading.Event | None = None) -> None:

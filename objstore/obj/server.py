@@ -32,8 +32,8 @@ from objstore.common import constraints
 from objstore.common.config import option
 from objstore.common.http import (
     HTTPError, Request, Response, WSGIApp, canonical_header, check_conditions, header_int,
-    header_timestamp,
-    multipart_body, multipart_length, parse_ranges, split_path, wsgi_app,
+    header_timestamp, multipart_body, multipart_length, parse_ranges, read_body, split_path,
+    wsgi_app,
 )
 from objstore.common.http_client import ConnectionPool
 from objstore.common.server import ServerConfig, install_cluster, server_main
@@ -149,7 +149,7 @@ class ObjectController:
         if length is not None and length <= self.conf.disk_chunk_size and footed is None \
                 and "If-None-Match" not in request.headers:
             # the body first, then all disk work (the checks too) in one trip
-            body = self._receive_small(request, length)
+            body = read_body(request, length)
             diskfile, size, etag, old_delete_at = self.offload(
                 _locate_and_store_job, self.manager, names, policy, body, metadata, sent_etag)
         else:
@@ -174,25 +174,8 @@ class ObjectController:
                                old_delete_at, created.delete_at)
         return Response(status=201, headers={"ETag": etag}, content_type=None, charset=None)
 
-    def _receive_small(self, request: Request, length: int) -> bytes:
-        """A body of one batch (``disk_chunk_size``) at most: read it all
-        before touching the disk, so storing it takes one trip to the disk
-        thread pool."""
-        source = request.environ["wsgi.input"]
-        chunks, received = [], 0
-        while received < length:
-            try:
-                chunk = source.read(length - received)
-            except (OSError, ValueError):
-                raise HTTPError(499, "client disconnected while sending the body") from None
-            if not chunk:
-                raise HTTPError(499, f"body ended after {received} of {length} bytes")
-            chunks.append(chunk)
-            received += len(chunk)
-        return b"".join(chunks)
-
     def _receive_footer(self, request: Request, writer: Any) -> None:
-        footer = self._receive_small(request, put_footer.footer_length(writer.size))
+        footer = read_body(request, put_footer.footer_length(writer.size))
         try:
             writer.given_etag = put_footer.verified_md5(footer, writer.sums)
         except put_footer.FooterError as err:

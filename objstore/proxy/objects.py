@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from objstore.common import concurrency, constraints
 from objstore.common.config import is_true
-from objstore.common.http import HTTPError, Request, Response
+from objstore.common.http import HTTPError, Request, Response, read_body
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
@@ -154,7 +154,7 @@ class ObjectController(Controller):
         replicas = len(self.ring.get_part_nodes(self.part))
         if self.app.backend.reachable(self.ring, self.part) < quorum_size(replicas):
             raise HTTPError(503, "not enough storage nodes could take the object")
-        body = _read_whole(request, length)
+        body = read_body(request, length)
         per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True)
         answers = self.app.backend.write_all(self.ring, self.part, "PUT", self.path, headers,
                                              body, per_node)
@@ -448,21 +448,6 @@ def _created(headers: Mapping[str, str], etag: str | None) -> Response:
     response.headers.update({"ETag": etag or "", "Last-Modified": Timestamp(
         headers["X-Timestamp"]).http_date, "Content-Length": "0"})
     return response
-
-
-def _read_whole(request: Request, length: int) -> bytes:
-    source = request.environ["wsgi.input"]
-    chunks, received = [], 0
-    while received < length:
-        try:
-            chunk = source.read(length - received)
-        except (OSError, ValueError):
-            raise HTTPError(499, "client disconnected while sending the body") from None
-        if not chunk:
-            raise HTTPError(499, f"body ended after {received} of {length} bytes")
-        chunks.append(chunk)
-        received += len(chunk)
-    return b"".join(chunks)
 
 
 def show_sysmeta(request: Request, headers: Mapping[str, str]) -> None:

@@ -112,6 +112,8 @@ class ProxyApp:
             return self.info(request)
         version, account, container, obj = (split_path(request, 2, 4, rest=True) + [None, None])[:4]
         obj = obj or None   # /v1/a/c/ is the container, as in Swift (static sites use it)
+        if container == "" and obj is None:
+            container = None  # and /v1/a/ the account
         try:
             constraints.check_api_version(version)
             constraints.check_account_name(account)

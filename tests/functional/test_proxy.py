@@ -42,6 +42,10 @@ def test_auth_and_acls(cluster: Cluster) -> None:
     ok(cluster.swift("post", "-r", ".r:*", "shared"))
     assert raw(cluster, "GET", f"/{path}/shared/notes")[0] == 200  # public now
     assert raw(cluster, "GET", f"/{path}/shared")[0] == 401  # no listing without .rlistings
+    owner = {"X-Auth-Token": token(cluster)[0]}
+    status, headers, _ = raw(cluster, "HEAD", f"/{path}/", headers=owner)
+    assert status == 204 and headers["X-Account-Container-Count"] == "1"  # /v1/a/: the account
+    assert raw(cluster, "GET", f"/{path}//notes", headers=owner)[0] == 400  # no container name
 
 
 def test_storage_policies(cluster: Cluster) -> None:

@@ -158,6 +158,15 @@ def test_trouble_is_exit_1_and_the_other_devices_are_still_done(node: Path) -> N
         (node / "toy.log").read_text()
 
 
+def test_a_daemon_that_works_off_the_node_needs_no_local_device(node: Path) -> None:
+    class ClusterWide(Toy):  # as the expirer: its queue is in the cluster
+        uses_local_devices = False
+
+    write_conf(node, bind_port=6330)
+    assert run_daemon(ClusterWide, [str(node / "object-server.conf"), "--once"]) == 0
+    assert "no device of rings" not in (node / "toy.log").read_text()
+
+
 def test_a_bad_config_or_ring_is_exit_2_with_one_line(
         node: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = str(node / "object-server.conf")
