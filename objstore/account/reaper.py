@@ -69,6 +69,7 @@ from objstore.common.timestamp import Timestamp
 from objstore.daemons.base import Daemon, DaemonConfig, LocalDevice, load_ring
 from objstore.daemons.local_devices import Address, is_local, my_addresses
 from objstore.daemons.runner import counts_text, daemon_main
+from objstore.obj.direct_delete import delete_everywhere
 from ring.ring import Ring
 
 CONTAINER_PAGE: Final = 1000
@@ -345,22 +346,14 @@ class AccountReaper(Daemon):
         headers = {"X-Timestamp": Timestamp.now().internal,
                    "X-Backend-Storage-Policy-Index": str(policy)}
         done = 0
-        for index, node in enumerate(nodes):
-            listing = container_nodes[index % len(container_nodes)]
-            sent = {**headers, **node_headers("Container", listing.ip, listing.port,
-                                              listing.device, container_part)}
-            try:
-                status, _, _ = request(node.ip, node.port, "DELETE",
-                                       f"/{node.device}/{part}/{account}/{container}/{obj}",
-                                       sent, connect_timeout=self.conf.conn_timeout,
-                                       read_timeout=self.conf.node_timeout)
-            except (BackendError, ValueError) as err:
-                self._object_failed(node, account, container, obj, str(err))
-                continue
-            if 200 <= status < 300 or status == GONE:
+        for node, status, why in delete_everywhere(
+                nodes, part, f"/{account}/{container}/{obj}", headers, container_nodes,
+                container_part, connect_timeout=self.conf.conn_timeout,
+                read_timeout=self.conf.node_timeout):
+            if status is not None and (200 <= status < 300 or status == GONE):
                 done += 1
             else:  # 409: a write newer than this delete; 507: the device is gone
-                self._object_failed(node, account, container, obj, f"status {status}")
+                self._object_failed(node, account, container, obj, why)
         deleted = done > len(nodes) // 2
         self.stats.add("objects_deleted" if deleted else "objects_remaining")
         return deleted

@@ -45,13 +45,14 @@ from typing import Any
 
 from objstore.common.config import option
 from objstore.common.http_client import BackendError, request
-from objstore.common.named_nodes import NamedNode, node_headers
+from objstore.common.named_nodes import NamedNode
 from objstore.common.policies import StoragePolicy
 from objstore.common.server import install_cluster
 from objstore.common.timestamp import Timestamp
 from objstore.daemons.base import Daemon, DaemonConfig, LocalDevice, load_ring
 from objstore.daemons.runner import daemon_main
 from objstore.obj import expiring, updates
+from objstore.obj.direct_delete import delete_everywhere
 from ring.ring import Ring
 
 # answers that leave nothing to delete on that replica
@@ -248,20 +249,14 @@ class ObjectExpirer(Daemon):
                    "X-Backend-Storage-Policy-Index": str(policy),
                    expiring.CLEAN_QUEUE: "false"}
         done = 0
-        for index, node in enumerate(nodes):
-            listing = container_nodes[index % len(container_nodes)]
-            sent = {**headers, **node_headers("Container", listing.ip, listing.port,
-                                              listing.device, container_part)}
-            try:
-                status, _, _ = request(node.ip, node.port, "DELETE",
-                                       f"/{node.device}/{part}/{account}/{container}/{obj}",
-                                       sent, connect_timeout=self.conf.conn_timeout,
-                                       read_timeout=self.conf.node_timeout)
-            except (BackendError, ValueError) as err:
+        for node, status, why in delete_everywhere(
+                nodes, part, f"/{account}/{container}/{obj}", headers, container_nodes,
+                container_part, connect_timeout=self.conf.conn_timeout,
+                read_timeout=self.conf.node_timeout):
+            if status is None:
                 self.logger.warning("expiring /%s/%s/%s on %s:%d failed: %s", account,
-                                    container, obj, node.ip, node.port, err)
-                continue
-            if 200 <= status < 300 or status in DONE:
+                                    container, obj, node.ip, node.port, why)
+            elif 200 <= status < 300 or status in DONE:
                 done += 1
         return done > len(nodes) // 2
 

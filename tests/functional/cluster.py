@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ring.builder import RingBuilder
@@ -21,6 +22,22 @@ from .test_server_runtime import ROOT, free_port, wait_until
 
 HASH_SUFFIX = "proxy-tests"  # the cluster's hash path secret
 USERS = {"test:tester": "testing", "test:tester3": "testing3", "admin:admin": "admin"}
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies have closed
+    their files: they do not count)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def command(name: str) -> list[str]:
@@ -137,6 +154,11 @@ allow_account_management = true
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+            # stopped means every process of it gone (its sockets closed),
+            # the workers too, not only the parent that wait() saw exit
+            deadline = time.monotonic() + 10
+            while _group_running(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     def restart_server(self, name: str) -> None:
         """Start a server that was stopped, with the same config."""
