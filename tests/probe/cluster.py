@@ -206,6 +206,13 @@ class ProbeCluster:
         part, devices = self.ring.get_nodes(ACCOUNT, container, obj)
         return part, [int(device.device.removeprefix("sdb")) for device in devices]
 
+    def read_order(self, container: str, obj: str) -> list[int]:
+        """The primaries in the order the proxy reads them (from the
+        partition's own start: proxy/nodes.py node_iter's spread)."""
+        part, primaries = self.placement(container, obj)
+        start = part % len(primaries)
+        return primaries[start:] + primaries[:start]
+
     def replicas(self, container: str, obj: str) -> dict[int, Replica]:
         """What every node holds of the object, primaries or not."""
         part, _ = self.placement(container, obj)

@@ -181,14 +181,15 @@ def test_rot_is_never_served_and_the_good_copy_comes_back(probe: ProbeCluster) -
     pristine = {name: probe.replicas("rot", name) for name in bodies}
     damaged = {}
     for index, name in enumerate(["small-000", "small-001", "big"]):
-        primary = probe.placement("rot", name)[1][index % 3]
+        primary = probe.read_order("rot", name)[index % 3]
         replica = pristine[name][primary]
         (data_file,) = [n for n in replica.names if n.endswith(".data")]
         flip(replica.hash_dir / data_file, {0: 0, 1: 1234, 2: 2 * 1024 * 1024 + 5}[index]
              if len(bodies[name]) > 1234 else 0)
         damaged[name] = primary
-    # The first primary's copy of small-000 is bad from its first byte: the
-    # proxy reads it first, and must still never hand out a bad byte.
+    # The copy of small-000 the proxy reads first is bad from its first
+    # byte: still no bad byte reaches a client. big's bad copy is the one
+    # read last, never read here: the auditor must be the one to find it.
     for _ in range(2):
         assert_clients_see(probe, "rot", bodies)
     probe.once("object-auditor")
