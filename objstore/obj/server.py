@@ -66,7 +66,7 @@ class ObjectServerConfig(ServerConfig):
     devices: str = option("/srv/node", "directory holding one directory (mount) per device")
     mount_check: bool = option(True, "refuse devices that are not mount points")
     reclaim_age: float = option(604800.0, "seconds tombstones are kept (a week)", minimum=0)
-    network_chunk_size: int = option(65536, "bytes read from a client at a time", minimum=1024)
+    network_chunk_size: int = option(1 << 20, "bytes read from a client at a time", minimum=1024)
     disk_chunk_size: int = option(DISK_CHUNK_SIZE,
                                   "bytes of a body per trip to the disk threads (PUT writes, "
                                   "GET reads, in whole 64 KiB chunks)", minimum=CHUNK)

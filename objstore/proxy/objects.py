@@ -44,7 +44,7 @@ OBJECT_SETTINGS = ("content-encoding", "content-disposition", "content-language"
                    "cache-control", "expires", "x-object-manifest", "etag")
 FORWARDED_ON_READ = ("range", "if-match", "if-none-match", "if-modified-since",
                      "if-unmodified-since")
-CHUNK = 65536
+CHUNK = 1 << 20
 # a PUT body up to this size is read whole before any replica is asked
 SMALL_BODY = 65536
 # environ key: the sysmeta of the object a GET or HEAD answered with (show_sysmeta)
