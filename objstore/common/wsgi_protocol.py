@@ -19,7 +19,6 @@ answers those as it would an HTTP/0.9 client: a bare page).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -46,12 +45,6 @@ class RequestHeaders:
 
     def get_content_type(self) -> str:
         return "text/plain"
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._headers)
-
-    def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._headers)
 
 
 class FastRequestHead:

@@ -52,6 +52,7 @@ class SegmentWriter:
         # bytes past it go chunked (the upload is refused for them anyway)
         self.total = total
         self._length: int | None = None  # of the open segment, when sized
+        self._stored = 0                 # bytes in the segments closed so far
         self.prefix = f"{image_id}/{upload_id}"
         self.segments: list[dict[str, object]] = []   # the manifest's entries so far
         self._conn: BackendConnection | None = None
@@ -86,8 +87,7 @@ class SegmentWriter:
             raise TooManySegments(f"more than {self.conf.max_segments} segments")
         self._started = True
         name = self._segment_name(len(self.segments) + 1)
-        left = None if self.total is None else \
-            self.total - sum(int(str(s["size_bytes"])) for s in self.segments)
+        left = None if self.total is None else self.total - self._stored
         self._length = min(self.conf.segment_size, left) if left is not None and left > 0 else None
         try:
             self._conn = self.client.start_put(name, length=self._length)
@@ -113,6 +113,7 @@ class SegmentWriter:
             raise ClusterError(f"segment {name} was stored with ETag {etag}, "
                                f"not {self._md5.hexdigest()}")
         self.segments.append({"path": "/" + name, "etag": etag, "size_bytes": self._written})
+        self._stored += self._written
 
     def commit(self) -> str | None:
         """Close the last segment and store the manifest; the location (None
