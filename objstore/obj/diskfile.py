@@ -7,7 +7,9 @@ durable before the caller can acknowledge it:
    ``<device>/tmp`` (same filesystem, so step 5 is atomic): an unnamed
    one (``O_TMPFILE``) where the filesystem allows, which a crash leaves
    nothing of, else a named ``.put-*``; the length of a body bigger than
-   one write is preallocated when known;
+   one write is preallocated when known; a big body (over
+   ``KEEP_CACHE_SIZE``) is handed to the disk every ``WRITE_BACK_STEP``
+   bytes as it arrives, so step 3 finds little left to write;
 2. metadata is written (xattrs, or a trailer: ``objstore.common.metadata``);
 3. the temp file is fsynced;
 4. missing directories up to the hash directory are created;
@@ -63,6 +65,9 @@ DISK_CHUNK_SIZE = 1024 * 1024
 # Swift's keep_cache_size): gigabytes of cold uploads would otherwise fill
 # it, and every later write would pay to reclaim pages before copying.
 KEEP_CACHE_SIZE = 5 * 1024 * 1024
+# A big body's pages are handed to the disk every this many bytes as it
+# arrives (see DiskFileWriter._write_back).
+WRITE_BACK_STEP = 4 * 1024 * 1024
 # Unnamed temp files need O_TMPFILE and /proc/self/fd to name them later.
 _unnamed = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
@@ -70,6 +75,13 @@ _unnamed = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 def _fsync(fd: int) -> None:
     """The one place the object layer makes things durable (tests watch it)."""
     os.fsync(fd)
+
+
+def _write_back(fd: int, start: int, end: int) -> None:
+    """Start writing ``[start, end)`` out and drop its pages once clean
+    (the kernel's DONTNEED starts writeback of dirty pages and drops only
+    clean ones); never waits for the disk."""
+    os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
 
 def _fsync_dir(path: str) -> None:
@@ -402,6 +414,7 @@ class DiskFileWriter:
         self.sums = ChecksumWriter(with_md5=hashed)
         self.given_etag: str | None = None
         self.committed = False
+        self._written_back = 0  # bytes before this are on their way to the disk
         # a body that fits one write gains nothing from reserving its blocks
         self.preallocated = bool(size) and size > diskfile.manager.disk_chunk_size  # type: ignore[operator]
         if self.preallocated:
@@ -427,6 +440,14 @@ class DiskFileWriter:
                     raise DiskFileNoSpace(f"device full: {err.strerror}") from None
                 raise
             view = view[written:]
+        if self.size > KEEP_CACHE_SIZE and self.size - self._written_back >= WRITE_BACK_STEP:
+            # What arrived since the last step goes to the disk now, and the
+            # step before it, written out by now, leaves the page cache (a
+            # big object leaves it anyway once durable): the disk works
+            # while the body still arrives, and the fsync at the end waits
+            # for the last step or two, not the whole object.
+            _write_back(self.fd, max(self._written_back - WRITE_BACK_STEP, 0), self.size)
+            self._written_back = self.size
 
     @property
     def size(self) -> int:

@@ -119,6 +119,36 @@ def test_overwrite_fsyncs_the_file_and_the_hash_dir_only(
     assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
 
 
+def test_big_bodies_go_to_the_disk_as_they_arrive(
+        manager: DiskFileManager, monkeypatch: pytest.MonkeyPatch) -> None:
+    handed: list[tuple[int, int]] = []
+    real = diskfile_module._write_back
+    monkeypatch.setattr(diskfile_module, "_write_back",
+                        lambda fd, start, end: (handed.append((start, end)), real(fd, start, end)))
+    small = manager.get("sda", 7, "a", "c", "small")
+    with small.create(diskfile_module.KEEP_CACHE_SIZE) as writer:
+        writer.write(b"s" * diskfile_module.KEEP_CACHE_SIZE)
+        writer.commit({"X-Timestamp": Timestamp(1000).internal})
+    assert handed == []  # an object that stays in the page cache is left to the fsync
+
+    step = diskfile_module.WRITE_BACK_STEP
+    size = diskfile_module.KEEP_CACHE_SIZE + 3 * step + 5
+    body = os.urandom(size)
+    big = manager.get("sda", 7, "a", "c", "big")
+    with big.create(size) as writer:
+        for start in range(0, size, 1 << 20):
+            writer.write(body[start:start + (1 << 20)])
+        assert handed, "nothing went to the disk before the commit"
+        writer.commit({"X-Timestamp": Timestamp(1000).internal})
+    # every byte but the tail was handed over, in order, each range
+    # reaching back one step (pages written out by then leave the cache)
+    assert handed[0][0] == 0 and handed[0][1] > diskfile_module.KEEP_CACHE_SIZE
+    assert all(end - previous_end >= step and start == max(previous_end - step, 0)
+               for (_, previous_end), (start, end) in zip(handed, handed[1:]))
+    assert size - handed[-1][1] < step
+    assert read_all(manager.get("sda", 7, "a", "c", "big")) == body
+
+
 def test_newest_write_wins_in_any_order(manager: DiskFileManager) -> None:
     df = manager.get("sda", 1, "a", "c", "o")
     put(df, b"newer", 2000)
