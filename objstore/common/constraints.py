@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -87,13 +87,14 @@ def _show(value: object) -> str:
     return text if len(text) <= 64 else text[:60] + "...'"
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header's value whatever the case of its name in ``headers``."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
+def _by_lower_name(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header fields under lower-case names, the first of a name winning:
+    one pass, however many lookups follow (iterating a WSGI request's
+    headers costs far more than a dict lookup)."""
+    lowered: dict[str, str] = {}
+    for key, value in fields:
+        lowered.setdefault(key.lower(), value)
+    return lowered
 
 
 def _is_clean_text(text: str) -> bool:
@@ -192,10 +193,15 @@ def check_metadata(
     """
     if target not in ("account", "container", "object"):
         raise ValueError(f"metadata target must be account, container or object, not {target!r}")
+    _check_metadata_fields(headers.items(), target, limits)
+
+
+def _check_metadata_fields(fields: Iterable[tuple[str, str]], target: Target,
+                           limits: Constraints) -> None:
     prefix = f"x-{target}-meta-"
     count = 0
     total = 0
-    for header, value in headers.items():
+    for header, value in fields:
         if _size(value) > limits.max_header_size:
             raise ConstraintError(
                 400, f"header value longer than {limits.max_header_size} bytes: {_named(header)}")
@@ -255,13 +261,17 @@ def check_delete_headers(
     A replication request copies an object as it is, so it may carry an
     X-Delete-At already past.
     """
-    after = _header(headers, "X-Delete-After")
+    return _delete_at(_by_lower_name(headers.items()), now, replication)
+
+
+def _delete_at(lowered: Mapping[str, str], now: float, replication: bool) -> int | None:
+    after = lowered.get("x-delete-after")
     if after is not None:
         delete_at = min(math.floor(now) + _parse_integer(after, "X-Delete-After"), _MAX_DELETE_AT)
         if delete_at <= now:
             raise ConstraintError(400, f"X-Delete-After {_show(after)} is in the past")
         return delete_at
-    at = _header(headers, "X-Delete-At")
+    at = lowered.get("x-delete-at")
     if at is None:
         return None
     delete_at = min(max(_parse_integer(at, "X-Delete-At"), 0), _MAX_DELETE_AT)
@@ -313,14 +323,15 @@ def check_object_creation(
     if length is None and not chunked:
         raise ConstraintError(411, "a Content-Length or chunked Transfer-Encoding is required")
     check_object_name(name, limits=limits)
-    content_type = _header(headers, "Content-Type")
+    fields = list(headers.items())
+    lowered = _by_lower_name(fields)
+    content_type = lowered.get("content-type")
     if content_type is None:
         raise ConstraintError(400, "no Content-Type")
     if not content_type or not _is_clean_text(content_type):
         raise ConstraintError(400, f"invalid Content-Type {_show(content_type)}")
-    delete_at = check_delete_headers(
-        headers, time.time() if now is None else now, replication=replication)
-    check_metadata(headers, "object", limits=limits)
+    delete_at = _delete_at(lowered, time.time() if now is None else now, replication)
+    _check_metadata_fields(fields, "object", limits)
     return ObjectCreation(length, delete_at)
 
 

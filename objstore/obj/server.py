@@ -23,7 +23,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
@@ -31,9 +31,9 @@ import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 from objstore.common import constraints
 from objstore.common.config import option
 from objstore.common.http import (
-    HTTPError, Request, Response, WSGIApp, canonical_header, check_conditions, header_int,
-    header_timestamp, multipart_body, multipart_length, parse_ranges, read_body, split_path,
-    wsgi_app,
+    HTTPError, Request, Response, WSGIApp, canonical_header, check_conditions, header_fields,
+    header_int, header_timestamp, multipart_body, multipart_length, parse_ranges, read_body,
+    split_path, wsgi_app,
 )
 from objstore.common.http_client import ConnectionPool
 from objstore.common.server import ServerConfig, install_cluster, server_main
@@ -135,13 +135,14 @@ class ObjectController:
         account, container, obj = names[2:]
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         footed = _footed_length(request)
+        fields = header_fields(request)
         try:
             created = constraints.check_object_creation(
                 request.headers.get("Content-Length") if footed is None else str(footed),
-                chunked, request.headers, obj, now=time.time())
+                chunked, fields, obj, now=time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
-        metadata = self._put_metadata(request, timestamp, f"/{account}/{container}/{obj}")
+        metadata = self._put_metadata(fields, timestamp, f"/{account}/{container}/{obj}")
         if created.delete_at is not None:
             metadata["X-Delete-At"] = str(created.delete_at)
         length = created.content_length
@@ -264,9 +265,10 @@ class ObjectController:
             raise HTTPError(499, f"body ended after {received} of {length} bytes")
 
     @staticmethod
-    def _put_metadata(request: Request, timestamp: Timestamp, name: str) -> dict[str, Any]:
+    def _put_metadata(fields: Mapping[str, str], timestamp: Timestamp, name: str
+                      ) -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": name, "X-Timestamp": timestamp.internal}
-        for key, value in request.headers.items():
+        for key, value in fields.items():
             lowered = key.lower()
             if lowered in _KEPT_HEADERS or lowered.startswith(_KEPT_PREFIXES):
                 metadata[canonical_header(key)] = value

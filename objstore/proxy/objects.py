@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from objstore.common import concurrency, constraints
 from objstore.common.config import is_true
-from objstore.common.http import HTTPError, Request, Response, read_body
+from objstore.common.http import HTTPError, Request, Response, header_fields, read_body
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
@@ -101,7 +101,7 @@ class ObjectController(Controller):
         try:
             created = constraints.check_object_creation(
                 request.headers.get("Content-Length"), chunked,
-                {**request.headers, "Content-Type": request.headers.get("Content-Type")
+                {**header_fields(request), "Content-Type": request.headers.get("Content-Type")
                  or "application/octet-stream"}, self.obj, now=time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
