@@ -24,6 +24,15 @@ HASH_SUFFIX = "proxy-tests"  # the cluster's hash path secret
 USERS = {"test:tester": "testing", "test:tester3": "testing3", "admin:admin": "admin"}
 
 
+def _port_open(port: int) -> bool:
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def _group_running(pgid: int) -> bool:
     """Whether a process of the group still runs (zombies have closed
     their files: they do not count)."""
@@ -158,6 +167,11 @@ allow_account_management = true
             # the workers too, not only the parent that wait() saw exit
             deadline = time.monotonic() + 10
             while _group_running(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # and its port refusing: the kernel has handled the closing of
+            # its sockets, so the proxy's kept-alive ones to it read as
+            # closed (under load that can lag the exit by a few ms)
+            while _port_open(self.ports[name]) and time.monotonic() < deadline:
                 time.sleep(0.01)
 
     def restart_server(self, name: str) -> None:
