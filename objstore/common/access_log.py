@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from objstore.common.http import WSGIApp
+from objstore.common.logs import InfoLines
 
 # Characters a quoted field keeps as they are: none of them is a space,
 # a quote, a control character or non-ASCII, so a field stays one field.
@@ -101,6 +102,7 @@ class AccessLog:
     def __init__(self, app: WSGIApp, logger: logging.Logger) -> None:
         self.app = app
         self.logger = logger
+        self.info = InfoLines(logger)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
@@ -124,8 +126,6 @@ class AccessLog:
         status = seen.get("status", "-") if body.finished else outcome(body)
         txn = seen.get("txn") or env.get("HTTP_X_TRANS_ID") or "-"
         agent = urllib.parse.quote(env.get("HTTP_USER_AGENT", "-"), safe=" /;:.()-_,=+")
-        self.logger.info(
-            '%s "%s" %s %d %.4f txn:%s agent:"%s"',
+        self.info('%s "%s" %s %d %.4f txn:%s agent:"%s"' % (
             env.get("REMOTE_ADDR", "-"), request_line(env), status, body.sent,
-            seconds, urllib.parse.quote(txn, safe="-_.:"), agent,
-        )
+            seconds, urllib.parse.quote(txn, safe="-_.:"), agent))

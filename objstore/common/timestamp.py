@@ -25,6 +25,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import email.utils
+import functools
 import math
 import re
 import time
@@ -167,7 +168,7 @@ class Timestamp:
         Rounding up (as Swift does) means a client that sends back the date
         it was shown in If-Modified-Since gets a 304, not the object again.
         """
-        return email.utils.formatdate(self.ceil(), usegmt=True)
+        return _http_date(int(self.ceil()))
 
     def ceil(self) -> float:
         """The time rounded up to a whole second (unchanged if it is one)."""
@@ -280,3 +281,9 @@ def parse_http_date(text: str) -> Timestamp | None:
         return Timestamp(calendar.timegm(moment.timetuple()))
     except ValueError:  # no such day or time, or an InvalidTimestamp
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(seconds: int) -> str:
+    # formatting costs ~10 us; objects written within one second share it
+    return email.utils.formatdate(seconds, usegmt=True)

@@ -53,7 +53,7 @@ from typing import Any
 
 from objstore.common.access_log import CountedBody, outcome, quote_field, quoted_path
 from objstore.common.config import ConfigError, build, option
-from objstore.common.logs import get_logger
+from objstore.common.logs import InfoLines, get_logger
 from objstore.proxy.middleware.catch_errors import TRANS_ID
 from objstore.proxy.pipeline import split_options
 from objstore.common.http import WSGIApp
@@ -182,6 +182,7 @@ class ProxyLogging:
         self.app = app
         self.conf = conf
         self.access = access
+        self.access_line = InfoLines(access)
         self.logger = logger
         self.only = frozenset(name.lower() for name in conf.access_log_headers_only)
         self.failures = 0
@@ -204,7 +205,7 @@ class ProxyLogging:
 
     def _log(self, exchange: Exchange, status: str, sent: int) -> None:
         try:
-            self.access.info("%s", " ".join(self.fields(exchange, status, sent)))
+            self.access_line(" ".join(self.fields(exchange, status, sent)))
         except Exception:
             self.failures += 1
             if self.failures == 1:  # a broken log must not flood the proxy's own log
