@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from objstore.common import constraints
 from objstore.common.config import is_true
-from objstore.common.http import HTTPError, Request, Response
+from objstore.common.http import HTTPError, Request, Response, header_fields
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import acl, cors
@@ -42,7 +42,7 @@ def passed_headers(request: Request, prefixes: tuple[str, ...],
                    exact: tuple[str, ...] = ()) -> dict[str, str]:
     """Client headers a backend should get; X-Remove-* become empty values."""
     out = {}
-    for name, value in request.headers.items():
+    for name, value in header_fields(request).items():
         lowered = name.lower()
         if lowered.startswith(prefixes) or lowered in exact:
             if lowered.startswith("x-remove-"):
