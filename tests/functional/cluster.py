@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,6 @@ USERS = {"test:tester": "testing", "test:tester3": "testing3", "admin:admin": "a
 
 
 def _port_open(port: int) -> bool:
-    import socket
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except OSError:

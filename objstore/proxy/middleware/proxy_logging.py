@@ -181,7 +181,6 @@ class ProxyLogging:
                  logger: logging.Logger) -> None:
         self.app = app
         self.conf = conf
-        self.access = access
         self.access_line = InfoLines(access)
         self.logger = logger
         self.only = frozenset(name.lower() for name in conf.access_log_headers_only)
