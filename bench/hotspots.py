@@ -32,7 +32,7 @@ WAIT_LEAF = re.compile(r"^(Hub\.do_poll|Hub\.wait|Condition\.wait|Queue\.get|Eve
 WRAPPER = re.compile(r"^(GreenThread\.main|BaseHub\.run|Hub\.wait|Server\.process_request|"
                      r"HttpProtocol\.(__init__|handle|handle_one_request)|Thread\.(run|_bootstrap"
                      r"|_bootstrap_inner)|tworker|<module>|main|server_main|Supervisor\.\w+|"
-                     r"run_wsgi_server|serve_wsgi|_serve|server) ")
+                     r"run_wsgi_server|serve|_serve|_Server\.serve_connection|server) ")
 ATTACH_SECONDS = 1.0
 STOP_SECONDS = 30.0
 

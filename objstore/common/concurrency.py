@@ -5,8 +5,8 @@ names means it can be replaced in one place. Everything else in objstore
 imports from here: green threads (``spawn``, ``GreenPool``, ``Event``), ``Timeout``,
 ``sleep``, ``run_blocking`` (a real OS thread for calls that block: fsync,
 opens, large reads and writes, so one slow disk cannot stall a worker's
-other requests), sockets (``listen``) and the WSGI server loop
-(``serve_wsgi``).
+other requests) and sockets (``listen``, ``green_socket``). The HTTP
+server itself is ours (wsgi_server.py), on these green threads.
 
 Eventlet warns about its own deprecation on import; that warning, and
 only it, is silenced here, since the project knows and has chosen.
@@ -131,39 +131,6 @@ def listen(address: tuple[str, int], backlog: int = 4096) -> socket.socket:
 def green_socket(sock: socket.socket) -> socket.socket:
     """A plain socket (made before fork) made cooperative for this process."""
     return eventlet.greenio.GreenSocket(sock)  # type: ignore[no-any-return]
-
-
-def serve_wsgi(sock: socket.socket, app: Callable[..., Any], *, pool_size: int,
-               client_timeout: float, log: Any = None) -> None:
-    """Serve ``app`` on ``sock`` until the socket closes. HTTP/1.1 with
-    keep-alive; eventlet's own access log is off (we write our own)."""
-    # Imported here, in serving workers only: importing eventlet.wsgi loads
-    # green copies of the stdlib's HTTP server modules, and after that a
-    # thread-based http.server in the same process can no longer shut down.
-    import eventlet.wsgi
-
-    from objstore.common.wsgi_protocol import FastRequestHead
-
-    class Protocol(FastRequestHead, eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
-        pass
-
-    eventlet.wsgi.server(
-        sock, _true_content_type(app), custom_pool=GreenPool(pool_size), socket_timeout=client_timeout,
-        log=log, log_output=False, debug=False, keepalive=True, url_length_limit=16384,
-        capitalize_response_headers=False, protocol=Protocol,
-    )
-
-
-def _true_content_type(app: Callable[..., Any]) -> Callable[..., Any]:
-    """eventlet fills in CONTENT_TYPE "text/plain" when a request has none;
-    the app must see that there was none (to guess one from the name, or
-    to refuse)."""
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        raw = environ.get("headers_raw")
-        if raw is not None and not any(name.lower() == "content-type" for name, _ in raw):
-            environ.pop("CONTENT_TYPE", None)
-        return app(environ, start_response)
-    return wrapped
 
 
 def is_patched(module: str) -> bool:

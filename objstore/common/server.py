@@ -148,8 +148,10 @@ def _serve(sock: socket.socket, conf: ServerConfig, make_app: AppMaker,
         app = AccessLog(app, logger)
     if parent is not None:
         concurrency.spawn(_exit_with_parent, parent)
-    concurrency.serve_wsgi(concurrency.green_socket(sock), app, pool_size=conf.max_clients,
-                           client_timeout=conf.client_timeout)
+    from objstore.common import wsgi_server
+
+    wsgi_server.serve(concurrency.green_socket(sock), app, logger, pool_size=conf.max_clients,
+                      client_timeout=conf.client_timeout)
 
 
 def _exit_with_parent(parent: int) -> None:

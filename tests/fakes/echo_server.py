@@ -5,7 +5,9 @@
 GET /pid -> the worker's pid; /greet -> the configured greeting;
 /slow?seconds=N -> answers after N seconds; /crash -> the worker dies;
 /environ -> the request as the app saw it (JSON: method, path, query,
-the HTTP_* and CONTENT_* keys, and the body read).
+the HTTP_* and CONTENT_* keys, and the body read); /stream?pieces=N -> N
+pieces without a Content-Length; /raise -> the app raises; /ignore ->
+answers without reading the body.
 """
 from __future__ import annotations
 
@@ -37,6 +39,11 @@ def make_app(conf: EchoConfig, logger: logging.Logger) -> Callable[..., Iterable
             os._exit(3)
         if path == "/slow":
             concurrency.sleep(float(query.get("seconds", ["1"])[0]))
+        if path == "/raise":
+            raise RuntimeError("the echo app fails on purpose")
+        if path == "/stream":
+            start_response("200 OK", [("X-Trans-Id", "tx-echo")])
+            return (b"piece %d;" % n for n in range(int(query.get("pieces", ["3"])[0])))
         if path == "/environ":
             body = json.dumps(_seen(environ)).encode()
         else:

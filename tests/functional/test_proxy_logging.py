@@ -52,17 +52,17 @@ def test_put_get_and_a_client_that_leaves_are_logged(cluster: Cluster) -> None:
     assert (put_status, get_status, body == data) == (201, 200, True)
 
     put = logged(cluster, put_headers["X-Trans-Id"])
-    assert put[3:7] == ["PUT", path, "HTTP/1.0", "201"]  # eventlet's SERVER_PROTOCOL, always
+    assert put[3:7] == ["PUT", path, "HTTP/1.1", "201"]  # the version the client spoke
     assert put[0:2] == ["127.0.0.1", "127.0.0.1"] and put[8] == "functional%20test"
     assert put[9] == auth[:16] + "..." and put[10:12] == [str(len(data)), "0"]
     assert put[20] == "0"  # the gold policy's index
     text = (cluster.root / "log" / "proxy.log").read_text(encoding="utf-8")
     assert text.count(put_headers["X-Trans-Id"]) == 1  # one line, not one per layer
     get = logged(cluster, get_headers["X-Trans-Id"])
-    assert get[3:7] == ["GET", path, "HTTP/1.0", "200"] and get[10:12] == ["0", str(len(data))]
+    assert get[3:7] == ["GET", path, "HTTP/1.1", "200"] and get[10:12] == ["0", str(len(data))]
 
     gone = logged(cluster, leave_mid_body(cluster, path, auth))
-    assert gone[3:7] == ["GET", path, "HTTP/1.0", "499"]
+    assert gone[3:7] == ["GET", path, "HTTP/1.1", "499"]
     assert 1024 <= int(gone[11]) < len(data)
 
 

@@ -1,4 +1,4 @@
-"""Request heads as every server reads them (objstore/common/wsgi_protocol.py),
+"""Request heads as every server reads them (objstore/common/request_head.py),
 over a real socket to a server on the real runtime."""
 from __future__ import annotations
 

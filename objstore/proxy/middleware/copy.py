@@ -149,8 +149,7 @@ def refuse_a_body(environ: dict[str, Any]) -> None:
 
 
 def client_content_type(environ: Mapping[str, Any]) -> str | None:
-    """The Content-Type the client sent, None if it sent none (the server
-    removes the one eventlet makes up: concurrency.serve_wsgi)."""
+    """The Content-Type the client sent, None if it sent none or an empty one."""
     return environ.get("CONTENT_TYPE") or None
 
 
