@@ -13,10 +13,11 @@ side mid-way, as 500.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from objstore.common.http import WSGIApp
 from objstore.common.logs import InfoLines
@@ -29,10 +30,21 @@ FIELD_SAFE = "/:@!$&'()*+,;=-._~%?"
 PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
+def _plain(safe: str) -> re.Pattern[str]:
+    """Text that quoting with ``safe`` leaves as it is."""
+    return re.compile(r"[A-Za-z0-9_.~\-" + re.escape(safe) + "]+")
+
+
+_PLAIN: Final = {FIELD_SAFE: _plain(FIELD_SAFE), PATH_SAFE: _plain(PATH_SAFE)}
+
+
 def quote_field(value: str, safe: str = FIELD_SAFE) -> str:
     """A WSGI string (latin-1 code points of the bytes) percent-quoted; "-" if empty."""
     if not value:
         return "-"
+    plain = _PLAIN.get(safe)
+    if plain is not None and plain.fullmatch(value):
+        return value  # most fields: nothing to quote, and quote() is ~2 us
     try:
         raw = value.encode("latin-1")
     except UnicodeEncodeError:  # real text, not a WSGI string (a test, a filter)

@@ -344,10 +344,9 @@ class ConnectionPool:
             return
         entries.append((self.clock(), wire))
 
-    def ensure(self, host: str, port: int, connect_timeout: float) -> bool:
-        """Whether the server takes connections: an idle socket kept here
-        that its server has not closed counts; otherwise a new connection
-        is made and kept for the request that follows."""
+    def has_idle(self, host: str, port: int) -> bool:
+        """Whether an idle socket to the server is kept that the server has
+        not closed (those it closed are dropped on the way); never blocks."""
         entries = self._idle.get((host, port)) or []
         now = self.clock()
         while entries:
@@ -362,6 +361,14 @@ class ConnectionPool:
             except ValueError:
                 continue  # taken meanwhile
             wire.close()
+        return False
+
+    def ensure(self, host: str, port: int, connect_timeout: float) -> bool:
+        """Whether the server takes connections: an idle socket kept here
+        that its server has not closed counts; otherwise a new connection
+        is made and kept for the request that follows."""
+        if self.has_idle(host, port):
+            return True
         probe = BackendConnection(host, port, connect_timeout=connect_timeout,
                                   read_timeout=connect_timeout)
         try:

@@ -62,7 +62,7 @@ from objstore.common.db_server import (
     DatabaseController, DatabaseServerConfig, make_db_app, respond,
 )
 from objstore.common.http import (
-    HTTPError, Request, Response, WSGIApp, header_int, header_timestamp, split_path,
+    HTTPError, Request, Response, WSGIApp, header_int, header_timestamp, read_body, split_path,
 )
 from objstore.common.listing import (
     ListingParams, container_body, listing_content_type, listing_params, listing_response,
@@ -230,7 +230,7 @@ class ContainerController(DatabaseController):
                                  "bytes at most")
         statuses: list[int] = []
         good: list[tuple[int, object_updates.ObjectUpdate]] = []
-        for op, obj, fields in object_updates.parse_batch(request.body):
+        for op, obj, fields in object_updates.parse_batch(read_body(request, length)):
             try:
                 good.append((len(statuses),
                              object_updates.parse_update(op, obj, fields, self._known_policy)))

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -126,13 +127,24 @@ class Backend:
         handoffs standing in as there. Failures are not counted against
         the nodes here: the write that follows meets them again."""
         nodes = node_iter(ring, part, self.limiter)
-        replicas = len(ring.get_part_nodes(part))
+        found, to_connect = 0, []
+        for _ in range(len(ring.get_part_nodes(part))):
+            node = next(nodes, None)
+            if node is None:
+                break
+            # the usual case, a kept socket to each, needs no green thread
+            if self.pool.has_idle(node.ip, node.port):
+                found += 1
+            else:
+                to_connect.append(node)
+        if not to_connect:
+            return found
 
-        def one(_: int) -> bool:
+        def one(first: Device) -> bool:
             return any(self.pool.ensure(node.ip, node.port, self.timeouts.connect)
-                       for node in _take(nodes))
+                       for node in itertools.chain((first,), _take(nodes)))
 
-        return sum(concurrency.GreenPool(replicas).imap(one, range(replicas)))
+        return found + sum(concurrency.GreenPool(len(to_connect)).imap(one, to_connect))
 
 
 def _answer_time(answer: Answer) -> Timestamp | None:

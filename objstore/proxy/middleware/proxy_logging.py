@@ -45,6 +45,7 @@ logging is reported once to the proxy's logger and never reaches the client.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import time
@@ -218,7 +219,7 @@ class ProxyLogging:
         token = env.get("HTTP_X_AUTH_TOKEN") or env.get("HTTP_X_STORAGE_TOKEN", "")
         return [
             quote_field(client_ip(env)), quote_field(env.get("REMOTE_ADDR", "")),
-            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)),
+            _utc_time(int(end)),
             quote_field(env.get("REQUEST_METHOD", "")), quoted_path(env),
             quote_field(env.get("SERVER_PROTOCOL", "")), quote_field(status),
             quote_field(env.get("HTTP_REFERER", "")), quote_field(env.get("HTTP_USER_AGENT", "")),
@@ -246,6 +247,11 @@ class ProxyLogging:
         if name in TOKENS:
             return reveal(value, self.conf.reveal_sensitive_prefix)
         return reveal(value, 0) if name in SECRETS else value
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_time(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def filter_factory(options: Mapping[str, str], logger: logging.Logger,

@@ -119,3 +119,19 @@ def test_ensure_counts_live_idle_sockets_and_replaces_closed_ones(
         unused.bind((LOOPBACK, 0))
         port = unused.getsockname()[1]  # bound, not listening: refused
         assert not pool.ensure(LOOPBACK, port, 1.0)
+
+
+def test_has_idle_never_connects_and_drops_sockets_their_server_closed(
+        backend: FakeBackend, pool: ConnectionPool) -> None:
+    import time
+
+    assert not pool.has_idle(LOOPBACK, backend.port)
+    assert backend.connections == 0  # only looked
+    assert call(backend, pool, "GET", "/a/o")[0] in (200, 404)
+    assert pool.has_idle(LOOPBACK, backend.port)  # kept after the request
+    assert call(backend, pool, "GET", "/drop/1") == (200, b"dropped")  # then closed
+    deadline = time.monotonic() + 5
+    while pool.has_idle(LOOPBACK, backend.port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pool.has_idle(LOOPBACK, backend.port)
+    assert pool.take(LOOPBACK, backend.port) is None  # the closed one was dropped
