@@ -274,6 +274,15 @@ def _read_head(wire: _Wire, timeout: float, reused: bool = False) -> _Head:
     match = _STATUS_LINE.fullmatch(line)
     if not match:
         raise ProtocolError(f"{wire.where}: bad status line {line[:80]!r}")
+    pairs = _buffered_fields(wire)
+    if pairs is None:
+        pairs = _read_fields(wire, timeout)
+    return _Head(int(match.group(2)), (match.group(3) or b"").decode("latin-1").strip(),
+                 Headers(pairs), match.group(1))
+
+
+def _read_fields(wire: _Wire, timeout: float) -> list[tuple[str, str]]:
+    """The header fields, line by line as they come."""
     pairs: list[tuple[str, str]] = []
     while (line := wire.readline(timeout, "reading the response headers")) not in (
             b"\r\n", b"\n"):
@@ -285,8 +294,58 @@ def _read_head(wire: _Wire, timeout: float, reused: bool = False) -> _Head:
         if len(pairs) >= MAX_HEADERS:
             raise ProtocolError(f"{wire.where}: more than {MAX_HEADERS} response headers")
         pairs.append((name.decode("ascii"), value.strip(b" \t\r\n").decode("latin-1")))
-    return _Head(int(match.group(2)), (match.group(3) or b"").decode("latin-1").strip(),
-                 Headers(pairs), match.group(1))
+    return pairs
+
+
+def _buffered_fields(wire: _Wire) -> list[tuple[str, str]] | None:
+    """The header fields, when the rest of the head is in the buffer
+    already (a head usually comes in one segment): split at once instead
+    of line by line. None when it is not, or has lines ending in a bare
+    LF; then nothing is consumed."""
+    buf = wire.buf
+    if buf[:2] == b"\r\n":
+        del buf[:2]
+        return []
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    block = bytes(buf[:end])
+    lines = block.split(b"\r\n")
+    if block.count(b"\n") != len(lines) - 1:
+        return None
+    if len(lines) > MAX_HEADERS:
+        raise ProtocolError(f"{wire.where}: more than {MAX_HEADERS} response headers")
+    pairs = []
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN_BYTES.fullmatch(name):
+            raise ProtocolError(f"{wire.where}: bad header line {line[:80]!r}")
+        pairs.append((name.decode("ascii"), value.strip(b" \t\r\n").decode("latin-1")))
+    del buf[:end + 4]
+    return pairs
+
+
+_GOOD_NAMES: set[str] = set()  # header names already found to be tokens
+_GOOD_NAMES_KEPT: Final = 1024
+
+
+def _encode_headers(headers: Mapping[str, str]) -> bytes:
+    """Every header line: checked and encoded all at once when all is
+    plain (str names seen before, latin-1 values without CR, LF or NUL),
+    else one by one, which says what is wrong or encodes UTF-8."""
+    names, values = list(headers), list(headers.values())
+    plain = all(type(v) is str for v in values) and all(
+        name in _GOOD_NAMES or (type(name) is str and _TOKEN.fullmatch(name)) for name in names)
+    if plain and not _BAD_IN_VALUE.search("".join(values)):
+        try:
+            encoded = "".join([f"{n}: {v}\r\n" for n, v in zip(names, values)]).encode("latin-1")
+        except UnicodeEncodeError:
+            pass
+        else:
+            if len(_GOOD_NAMES) < _GOOD_NAMES_KEPT:
+                _GOOD_NAMES.update(names)
+            return encoded
+    return b"".join([_encode_header(name, value) for name, value in headers.items()])
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -450,7 +509,7 @@ class BackendConnection:
         if "host" not in lowered:
             host = f"[{self.host}]" if ":" in self.host else self.host
             head.append(_encode_header("Host", f"{host}:{self.port}"))
-        head.extend(_encode_header(name, value) for name, value in headers.items())
+        head.append(_encode_headers(headers))
         if body_length is not None:
             head.append(_encode_header("Content-Length", str(body_length)))
         if chunked:

@@ -24,6 +24,7 @@ import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 PREFIX: Final = "AUTH_tk"
 _VERSION: Final = 1
+VERIFIED_KEPT: Final = 1024  # valid tokens remembered, so each is checked once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,7 @@ class TokenSigner:
         if len(key) < 16:
             raise ValueError("the token secret must be at least 16 bytes")
         self._key = key
+        self._verified: dict[str, Identity] = {}
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
@@ -65,7 +67,22 @@ class TokenSigner:
         return f"{PREFIX}{_b64(self._sign(payload))}.{_b64(payload)}", identity
 
     def verify(self, token: str, now: float | None = None) -> Identity | None:
-        """The identity of a valid, unexpired token; None for anything else."""
+        """The identity of a valid, unexpired token; None for anything else.
+        Valid tokens are remembered (only those: nobody can fill the memory
+        with tokens we did not sign); the HMAC, base64 and msgpack of a
+        check are most of what auth costs a request."""
+        now = time.time() if now is None else now
+        known = self._verified.get(token)
+        if known is not None:
+            return known if known.expires > now else None
+        identity = self._check(token, now)
+        if identity is not None:
+            if len(self._verified) >= VERIFIED_KEPT:
+                self._verified.clear()
+            self._verified[token] = identity
+        return identity
+
+    def _check(self, token: str, now: float) -> Identity | None:
         if not token.startswith(PREFIX) or token.count(".") != 1:
             return None
         signature, body = token[len(PREFIX):].split(".")
@@ -79,6 +96,6 @@ class TokenSigner:
             version, account, user, groups, expires = msgpack.unpackb(payload, raw=False)
         except (ValueError, TypeError, msgpack.UnpackException):
             return None  # signed by us, so only a future format gets here
-        if version != _VERSION or expires <= (time.time() if now is None else now):
+        if version != _VERSION or expires <= now:
             return None
         return Identity(account, user, tuple(groups), float(expires))

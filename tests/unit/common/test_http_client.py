@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -467,3 +468,30 @@ def test_a_small_body_goes_with_the_head(backend: FakeBackend) -> None:
     with connect(backend.port) as conn:
         with pytest.raises(ValueError):
             conn.send_request("PUT", "/sda/1/a/c/o", {}, body=b"x", chunked=True)
+
+
+@pytest.mark.parametrize("segments", [
+    [b"HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 2\r\n\r\nok"],  # one go
+    [b"HTTP/1.1 200 OK\r\nX-A: 1\r\n", b"x-a: 2\r\nContent-Length: 2\r\n\r\nok"],  # split
+    [b"HTTP/1.1 200 OK\nX-A: 1\nx-a: 2\r\nContent-Length: 2\n\r\nok"],  # bare LFs
+])
+def test_a_response_head_reads_the_same_however_it_arrives(segments: list[bytes]) -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        wire = http_client._Wire(ours, "peer")
+        theirs.sendall(segments[0])
+        later = threading.Timer(0.1, lambda: [theirs.sendall(s) for s in segments[1:]])
+        later.start()  # the rest arrives while the head is being read
+        head = http_client._read_head(wire, 5.0)
+        later.join()
+        assert (head.status, head.reason) == (200, "OK")
+        assert head.headers.get_all("x-a") == ["1", "2"] and head.headers["content-length"] == "2"
+        assert wire.recv(10, 5.0, "reading the body") == b"ok"
+
+
+def test_a_bad_header_line_in_a_whole_head_is_a_protocol_error() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(b"HTTP/1.1 200 OK\r\nGood: 1\r\nno colon here\r\n\r\n")
+        with pytest.raises(http_client.ProtocolError, match="bad header line"):
+            http_client._read_head(http_client._Wire(ours, "peer"), 5.0)

@@ -26,6 +26,21 @@ def test_a_token_verifies_on_any_proxy_with_the_secret_until_it_expires() -> Non
     assert TokenSigner("another-secret-entirely!").verify(token, now=1000) is None
 
 
+def test_verified_tokens_are_remembered_but_still_expire_and_stay_few() -> None:
+    from objstore.proxy.tokens import VERIFIED_KEPT
+
+    signer = TokenSigner(SECRET)
+    tokens = [signer.issue("test", f"user{n}", ("test",), 60, now=1000)[0]
+              for n in range(VERIFIED_KEPT + 5)]
+    for token in tokens:
+        assert signer.verify(token, now=1010) is not None
+        assert signer.verify(token, now=1011) is not None  # the remembered answer
+    assert signer.verify(tokens[-1], now=1060) is None  # remembered, and expired
+    assert len(signer._verified) <= VERIFIED_KEPT
+    forged = tokens[0][:-2] + ("A" if tokens[0][-2] != "A" else "B") + tokens[0][-1]
+    assert signer.verify(forged, now=1010) is None and forged not in signer._verified
+
+
 def test_the_start_of_a_token_tells_tokens_apart() -> None:
     """An access log shows the first 16 characters of a token."""
     signer = TokenSigner(SECRET)
