@@ -49,6 +49,9 @@ class RequestHead:
 
 def read_head(rfile: Any, url_limit: int) -> RequestHead | None:
     """The next request's head; None when the connection ends before one."""
+    block = _buffered_head(rfile)
+    if block is not None:
+        return _parse_block(block, url_limit)
     line = rfile.readline(url_limit + 1)
     if line in _END_OF_HEAD:  # one empty line before a request is allowed
         line = rfile.readline(url_limit + 1)
@@ -61,6 +64,40 @@ def read_head(rfile: Any, url_limit: int) -> RequestHead | None:
     fields = _fields(rfile)
     if fields is None:
         return None
+    return RequestHead(method, target, version, fields, _keeps_alive(version, fields))
+
+
+def _buffered_head(rfile: Any) -> bytes | None:
+    """The whole head, taken at once when it is in the read buffer already
+    (it usually came in one segment) with CRLF line ends; else None and
+    nothing is taken (then it is read line by line)."""
+    data = rfile.peek(1)  # waits only if nothing is buffered
+    end = data.find(b"\r\n\r\n")
+    if end <= 0 or data[:1] in (b"\r", b"\n"):
+        return None
+    head = data[:end]
+    if head.count(b"\n") != head.count(b"\r\n"):
+        return None  # a bare LF somewhere: the line reader's rules apply
+    rfile.read(end + 4)
+    return head  # type: ignore[no-any-return]
+
+
+def _parse_block(block: bytes, url_limit: int) -> RequestHead:
+    line, _, rest = block.partition(b"\r\n")
+    if len(line) >= url_limit:
+        raise BadHead(414, "Request-URI Too Long",
+                      f"the request line is longer than {url_limit} bytes")
+    method, target, version = _request_line(str(line, "iso-8859-1"))
+    fields: list[tuple[str, str]] = []
+    if rest:
+        if len(rest) > MAX_HEAD:
+            raise BadHead(431, "Request Header Fields Too Large",
+                          f"the header is longer than {MAX_HEAD} bytes")
+        for field in rest.split(b"\r\n"):
+            if len(field) >= MAX_LINE:
+                raise BadHead(431, "Request Header Fields Too Large",
+                              f"a header line is longer than {MAX_LINE} bytes")
+            _add_field(fields, field)
     return RequestHead(method, target, version, fields, _keeps_alive(version, fields))
 
 
@@ -102,18 +139,23 @@ def _fields(rfile: Any) -> list[tuple[str, str]] | None:
         if total > MAX_HEAD:
             raise BadHead(431, "Request Header Fields Too Large",
                           f"the header is longer than {MAX_HEAD} bytes")
-        if line[:1] in (b" ", b"\t") and fields:  # obsolete line folding
-            name, value = fields[-1]
-            fields[-1] = (name, value + " " + line.strip(b" \t\r\n").decode("iso-8859-1"))
-            continue
-        if len(fields) >= MAX_HEADERS:
-            raise BadHead(431, "Request Header Fields Too Large",
-                          f"Too many headers: got more than {MAX_HEADERS}")
-        name, colon, value = line.decode("iso-8859-1").partition(":")
-        if not colon or not name or name != name.strip():
-            raise BadHead(400, "Bad Request",
-                          f"Malformed header line: not a header field: {line[:80]!r}")
-        fields.append((name, value.strip(" \t\r\n")))
+        _add_field(fields, line)
+
+
+def _add_field(fields: list[tuple[str, str]], line: bytes) -> None:
+    """One header line (its line end included or not) into ``fields``."""
+    if line[:1] in (b" ", b"\t") and fields:  # obsolete line folding
+        name, value = fields[-1]
+        fields[-1] = (name, value + " " + line.strip(b" \t\r\n").decode("iso-8859-1"))
+        return
+    if len(fields) >= MAX_HEADERS:
+        raise BadHead(431, "Request Header Fields Too Large",
+                      f"Too many headers: got more than {MAX_HEADERS}")
+    name, colon, value = line.decode("iso-8859-1").partition(":")
+    if not colon or not name or name != name.strip():
+        raise BadHead(400, "Bad Request",
+                      f"Malformed header line: not a header field: {line[:80]!r}")
+    fields.append((name, value.strip(" \t\r\n")))
 
 
 def _keeps_alive(version: str, fields: list[tuple[str, str]]) -> bool:

@@ -76,3 +76,34 @@ def test_bad_heads_say_what_is_wrong(raw: bytes, status: int, words: str) -> Non
         head_of(raw, url_limit=100)
     assert caught.value.status == status
     assert words in caught.value.detail
+
+
+@pytest.mark.parametrize("raw", [
+    b"PUT /v1/a/c/o?x=1 HTTP/1.1\r\nHost: h\r\nX-A:  one \r\nx-a: two\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET / HTTP/1.1\r\nX: a\r\n\tb\r\n c\r\n\r\n",
+    b"GET //a//b HTTP/1.1\r\n\r\n",
+    b"GET /\r\n\r\n",
+    b"GET / HTTP/1.1\r\nX-Empty:\r\nY: 1\r\n\r\n",
+])
+def test_a_head_in_the_buffer_reads_as_one_read_line_by_line(raw: bytes) -> None:
+    """Heads usually arrive whole and are split at once; a reader whose
+    buffer holds less takes them line by line: the same head either way."""
+    whole = read_head(io.BufferedReader(io.BytesIO(raw + b"BODY")), 16384)
+    by_line = io.BufferedReader(io.BytesIO(raw + b"BODY"), buffer_size=1)
+    assert read_head(by_line, 16384) == whole
+    assert by_line.read() == b"BODY"
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400),
+    (b"GET / HTTP/2.0\r\n\r\n", 505),
+    (b"GET /" + b"a" * 200 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\n" + b"".join(b"X%d: v\r\n" % n for n in range(MAX_HEADERS + 1))
+     + b"\r\n", 431),
+])
+def test_bad_heads_are_refused_alike_whole_or_line_by_line(raw: bytes, status: int) -> None:
+    for buffer_size in (65536, 1):
+        with pytest.raises(BadHead) as caught:
+            read_head(io.BufferedReader(io.BytesIO(raw), buffer_size=buffer_size), 100)
+        assert caught.value.status == status
