@@ -42,6 +42,7 @@ _EPOCH: Final = datetime.datetime(1970, 1, 1)
 # parsing and so Swift accept); not "nan", "inf" or digit-group underscores.
 _NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _HEX_OFFSET: Final = re.compile(r"[0-9a-fA-F]{1,16}")
+_NORMAL: Final = re.compile(r"[0-9]{10}\.[0-9]{5}")  # exact in 10 us units, no float needed
 
 
 class InvalidTimestamp(ValueError):
@@ -70,17 +71,18 @@ def _raw_from_float(value: float, shown: str) -> int:
 
 def _parse_text(text: str) -> tuple[int, int]:
     """(raw, offset) of the normal, integer or internal string form."""
-    shown = _show(text)
+    if _NORMAL.fullmatch(text):  # the form every request carries: digits only
+        return int(text[:10]) * _UNITS_PER_SECOND + int(text[11:16]), 0
     base, underscore, hex_offset = text.strip().partition("_")
     if not _NUMBER.fullmatch(base):
-        raise InvalidTimestamp(f"timestamp {shown} is not a number")
+        raise InvalidTimestamp(f"timestamp {_show(text)} is not a number")
     offset = 0
     if underscore:
         if not _HEX_OFFSET.fullmatch(hex_offset):
             raise InvalidTimestamp(
-                f"timestamp {shown} has a malformed offset {_show(hex_offset)}")
+                f"timestamp {_show(text)} has a malformed offset {_show(hex_offset)}")
         offset = int(hex_offset, 16)
-    return _raw_from_float(float(base), shown), offset
+    return _raw_from_float(float(base), _show(text)), offset
 
 
 def _parse(value: object) -> tuple[int, int]:

@@ -388,3 +388,17 @@ def test_parse_http_date_gives_whole_seconds() -> None:
 ])
 def test_parse_http_date_ignores_what_is_not_a_valid_date(text: str) -> None:
     assert parse_http_date(text) is None
+
+
+def test_the_normal_form_reads_exactly_as_its_float_would() -> None:
+    """Normal-form strings skip float parsing; the result must not differ."""
+    import random
+
+    from objstore.common.timestamp import _raw_from_float
+
+    rng = random.Random(4)
+    texts = ["0000000000.00000", "9999999999.99999", "1700000000.12345", "0000000001.00001"]
+    texts += ["%010d.%05d" % (rng.randrange(10**10), rng.randrange(10**5)) for _ in range(2000)]
+    for text in texts:
+        assert Timestamp(text).raw == _raw_from_float(float(text), text), text
+        assert Timestamp(text).normal == text
