@@ -9,6 +9,7 @@ import pytest
 
 from .cluster import Cluster
 from .storage_servers import StorageServer, running
+from .test_server_runtime import EchoServer
 
 
 @pytest.fixture
@@ -34,3 +35,14 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
+    """One echo server (tests/fakes/echo_server.py, one worker) per module."""
+    server = EchoServer(tmp_path_factory.mktemp("echo"), workers=1)
+    try:
+        server.ready()
+        yield server
+    finally:
+        server.stop()

@@ -8,23 +8,12 @@ import json
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .test_request_heads import exchange, seen
 from .test_server_runtime import EchoServer
-
-
-@pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
-    server = EchoServer(tmp_path_factory.mktemp("bodies"), workers=1)
-    try:
-        server.ready()
-        yield server
-    finally:
-        server.stop()
 
 
 def status(answer: bytes) -> bytes:

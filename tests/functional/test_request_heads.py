@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from .test_server_runtime import EchoServer
-
-
-@pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
-    server = EchoServer(tmp_path_factory.mktemp("heads"), workers=1)
-    try:
-        server.ready()
-        yield server
-    finally:
-        server.stop()
 
 
 def exchange(port: int, raw: bytes, answers: int = 1) -> list[bytes]:
