@@ -32,9 +32,11 @@ Headers whose names contain "_" are dropped (they would be taken for the
 ones with "-" in the environ); repeated ones are joined with ",".
 
 Stopping (SIGTERM raises SystemExit in the accepting thread): the
-listener closes, connections waiting for their next request are shut,
-requests in progress finish (their connection closes after), and
-``serve`` returns once all are done.
+listener closes, kept-alive connections waiting for their next request
+are shut, requests in progress finish (their connection closes after),
+and ``serve`` returns once all are done. A connection accepted just
+before the stop still has its first request served (if it comes within
+``STOPPING_WAIT`` seconds): its client has not yet been answered at all.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ URL_LIMIT: Final = 16384
 MIN_WRITE: Final = 4096      # body pieces smaller than this are gathered
 JOIN_LIMIT: Final = 65536    # past this, the head is sent apart from the body
 READ_BUFFER: Final = 65536
+STOPPING_WAIT: Final = 5.0   # for the first request of a connection accepted as we stop
 _NO_BODY_STATUS: Final = frozenset((204, 304))
 _BASE_ENVIRON: Final = {
     "SCRIPT_NAME": "", "GATEWAY_INTERFACE": "CGI/1.1", "wsgi.version": (1, 0),
@@ -104,12 +107,12 @@ class _Server:
         self.logger = logger
         self.client_timeout = client_timeout
         self.url_limit = url_limit
-        self.waiting: set[socket.socket] = set()  # between requests
+        self.idle: set[socket.socket] = set()  # kept alive, between requests
         self.stopping = False
 
     def stop(self) -> None:
         self.stopping = True
-        for sock in list(self.waiting):
+        for sock in list(self.idle):
             _shut(sock)
 
     def serve_connection(self, sock: socket.socket, address: Any) -> None:
@@ -120,16 +123,24 @@ class _Server:
         local = _host_port(sock.getsockname())
         remote = _host_port(address)
         we_close = True
+        served = 0
         try:
-            while not self.stopping:
-                self.waiting.add(sock)
+            while not (served and self.stopping):
+                hurried = not served and self.stopping
+                if served:
+                    self.idle.add(sock)
+                elif hurried:  # accepted as we stop: its first request, briefly
+                    sock.settimeout(min(self.client_timeout, STOPPING_WAIT))
                 try:
                     head = read_head(rfile, self.url_limit)
                 finally:
-                    self.waiting.discard(sock)
+                    self.idle.discard(sock)
+                if hurried:
+                    sock.settimeout(self.client_timeout)
                 if head is None:
                     we_close = False
                     break
+                served += 1
                 if not _Exchange(self, sock, rfile, head, local, remote).run():
                     break
         except BadHead as bad:

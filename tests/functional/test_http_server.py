@@ -135,3 +135,23 @@ def test_the_path_is_percent_decoded_and_the_query_is_not(echo: EchoServer) -> N
                                   b"Connection: close\r\n\r\n")
     got = json.loads(answer.partition(b"\r\n\r\n")[2])
     assert got["query"] == "q=%41" and got["path"] == "/environ"
+
+
+def test_a_connection_accepted_before_a_stop_still_gets_its_first_answer(
+        tmp_path: Path) -> None:
+    server = EchoServer(tmp_path, workers=1)
+    try:
+        server.ready()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as early:
+            time.sleep(0.3)  # accepted; its request not sent yet
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            early.sendall(b"GET /greet HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := early.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"hello")
+            assert b"Connection: close" in answer  # and then no more: the server stops
+        assert server.proc.wait(timeout=10) == 0
+    finally:
+        server.stop()
