@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import urllib.parse
@@ -214,8 +215,10 @@ def header_int(request: Request, name: str, default: int | None = None) -> int |
         raise HTTPError(400, f"invalid {name} {value!r}: not a whole number") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_header(name: str) -> str:
-    """``x-object-meta-color`` -> ``X-Object-Meta-Color``, as clients see it."""
+    """``x-object-meta-color`` -> ``X-Object-Meta-Color``, as clients see it
+    (remembered: the same few names come with every object)."""
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 

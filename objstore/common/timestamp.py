@@ -270,6 +270,8 @@ def parse_http_date(text: str) -> Timestamp | None:
     parse, does not exist (30 Feb) or lies outside the timestamp range
     (before 1970, from 2286 on) gives None rather than an error.
     """
+    if not text:  # no such header: the usual case, no pattern to try
+        return None
     match = _match_http_date(text.strip())
     if match is None:
         return None
