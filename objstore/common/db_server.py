@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import json
 import logging
 import os
@@ -63,7 +64,6 @@ from ring.hashing import PathHasher, default_hasher
 R = TypeVar("R")
 Offload = Callable[..., Any]
 _NO_SPACE: Final = (errno.ENOSPC, errno.EDQUOT)
-HASHES_KEPT: Final = 4096  # names whose hash a server remembers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +129,6 @@ class DatabaseController:
                                                                    is_default=True)])
         self.hasher = hasher
         self.offload = offload
-        self._hashes: dict[tuple[Any, str, str | None], str] = {}
 
     def __call__(self, request: Request) -> Response:
         handler = getattr(self, "do_" + request.method, None)
@@ -143,16 +142,7 @@ class DatabaseController:
     # -- where databases live ------------------------------------------------
 
     def hash_path(self, account: str, container: str | None = None) -> str:
-        """The name's hash, remembered: a busy container is named by every
-        update to it, and an MD5 with its encoding is ~7 us each time."""
-        hasher = self.hasher or default_hasher()
-        key = (hasher, account, container)
-        found = self._hashes.get(key)
-        if found is None:
-            if len(self._hashes) >= HASHES_KEPT:
-                self._hashes.clear()
-            found = self._hashes[key] = hasher.hash_path(account, container)
-        return found
+        return _hash_path(self.hasher or default_hasher(), account, container)
 
     def db_path(self, device: str, partition: str, name_hash: str) -> str:
         """The database's path (no disk access); 400 for a bad name."""
@@ -383,6 +373,13 @@ def make_db_app(controller: type[DatabaseController], conf: DatabaseServerConfig
     if prepare is not None:
         prepare(built)
     return wsgi_app(built, logger)
+
+
+@functools.lru_cache(maxsize=4096)
+def _hash_path(hasher: PathHasher, account: str, container: str | None) -> str:
+    # remembered: a busy container is named by every update to it, and an
+    # MD5 with its encoding is ~7 us each time
+    return hasher.hash_path(account, container)
 
 
 __all__ = ["DatabaseController", "DatabaseServerConfig", "canonical", "check_device",

@@ -288,13 +288,18 @@ def _read_fields(wire: _Wire, timeout: float) -> list[tuple[str, str]]:
             b"\r\n", b"\n"):
         if not line.endswith(b"\n"):
             raise BackendError(f"{wire.where}: connection closed inside the response headers")
-        name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN_BYTES.fullmatch(name):
-            raise ProtocolError(f"{wire.where}: bad header line {line[:80]!r}")
         if len(pairs) >= MAX_HEADERS:
             raise ProtocolError(f"{wire.where}: more than {MAX_HEADERS} response headers")
-        pairs.append((name.decode("ascii"), value.strip(b" \t\r\n").decode("latin-1")))
+        pairs.append(_field(wire, line))
     return pairs
+
+
+def _field(wire: _Wire, line: bytes) -> tuple[str, str]:
+    """One header line (with or without its line end) as (name, value)."""
+    name, colon, value = line.partition(b":")
+    if not colon or not _TOKEN_BYTES.fullmatch(name):
+        raise ProtocolError(f"{wire.where}: bad header line {line[:80]!r}")
+    return name.decode("ascii"), value.strip(b" \t\r\n").decode("latin-1")
 
 
 def _buffered_fields(wire: _Wire) -> list[tuple[str, str]] | None:
@@ -315,12 +320,7 @@ def _buffered_fields(wire: _Wire) -> list[tuple[str, str]] | None:
         return None
     if len(lines) > MAX_HEADERS:
         raise ProtocolError(f"{wire.where}: more than {MAX_HEADERS} response headers")
-    pairs = []
-    for line in lines:
-        name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN_BYTES.fullmatch(name):
-            raise ProtocolError(f"{wire.where}: bad header line {line[:80]!r}")
-        pairs.append((name.decode("ascii"), value.strip(b" \t\r\n").decode("latin-1")))
+    pairs = [_field(wire, line) for line in lines]
     del buf[:end + 4]
     return pairs
 

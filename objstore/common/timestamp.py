@@ -170,7 +170,7 @@ class Timestamp:
         Rounding up (as Swift does) means a client that sends back the date
         it was shown in If-Modified-Since gets a 304, not the object again.
         """
-        return _http_date(int(self.ceil()))
+        return format_http_date(int(self.ceil()))
 
     def ceil(self) -> float:
         """The time rounded up to a whole second (unchanged if it is one)."""
@@ -288,6 +288,7 @@ def parse_http_date(text: str) -> Timestamp | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _http_date(seconds: int) -> str:
-    # formatting costs ~10 us; objects written within one second share it
+def format_http_date(seconds: int) -> str:
+    """An IMF-fixdate (``Tue, 24 Nov 2026 21:17:00 GMT``); remembered, since
+    formatting costs ~10 us and a busy second asks for the same one often."""
     return email.utils.formatdate(seconds, usegmt=True)

@@ -47,12 +47,13 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from email.utils import formatdate
 from typing import Any, Final
 
 from objstore.common import concurrency
+from objstore.common.http import WSGIApp
 from objstore.common.request_body import RequestBody
 from objstore.common.request_head import BadHead, RequestHead, read_head
+from objstore.common.timestamp import format_http_date
 
 URL_LIMIT: Final = 16384
 MIN_WRITE: Final = 4096      # body pieces smaller than this are gathered
@@ -68,9 +69,6 @@ _BASE_ENVIRON: Final = {
 # accept() failures that concern one connection, or pass: not the listener
 _ACCEPT_AGAIN: Final = frozenset((errno.ECONNABORTED, errno.EPROTO, errno.EMFILE,
                                   errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN))
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
 
 class ClientGone(Exception):
     """A send to the client failed: it went away or stopped reading."""
@@ -410,12 +408,5 @@ def _host_port(address: Any) -> tuple[str, str]:
     return str(address or ""), ""
 
 
-_date_cache: list[Any] = [0, ""]
-
-
 def _date_line() -> str:
-    """The Date header for now, formatted once a second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[:] = [now, f"Date: {formatdate(now, usegmt=True)}\r\n"]
-    return _date_cache[1]  # type: ignore[no-any-return]
+    return f"Date: {format_http_date(int(time.time()))}\r\n"
