@@ -106,12 +106,15 @@ def decode_metadata(blob: bytes) -> dict[str, Any]:
 
 
 def write_metadata(fd: int, meta: Mapping[str, MetaValue], data_length: int,
-                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                   chunk_size: int = DEFAULT_CHUNK_SIZE, *, new_file: bool = False) -> None:
     """Store ``meta`` with the file open on ``fd``, which holds ``data_length`` object bytes.
 
     The file must hold exactly the object bytes, or those bytes followed by a
     trailer from an earlier call (it is replaced). Uses xattrs if the
     filesystem takes the blob, otherwise appends a trailer and writes a stub.
+    ``new_file``: the caller just made the file and wrote exactly the object
+    bytes, so there is no earlier metadata to check for and clear (four
+    system calls fewer on every object write).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, not {chunk_size}")
@@ -119,9 +122,10 @@ def write_metadata(fd: int, meta: Mapping[str, MetaValue], data_length: int,
         raise ValueError(f"data_length must not be negative, not {data_length}")
     blob = encode_metadata(meta)  # refuse bad input before touching the file
     with _xattrs_of(fd):
-        _check_data_length(fd, data_length)
-        _clear_chunks(fd)
-        _cut(fd, data_length)
+        if not new_file:
+            _check_data_length(fd, data_length)
+            _clear_chunks(fd)
+            _cut(fd, data_length)
         try:
             _set_chunks(fd, blob, chunk_size)
             return

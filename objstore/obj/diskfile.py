@@ -17,7 +17,9 @@ durable before the caller can acknowledge it:
    from ``/proc/self/fd``, or renamed);
 6. the hash directory is fsynced (the new name), then the parent of every
    directory step 4 created (their names);
-7. obsolete files are removed and the suffix is marked for rehashing.
+7. obsolete files are removed (none can be when the hash directory was
+   empty as the write began; one a racing write left is the rehash's to
+   remove) and the suffix is marked for rehashing.
 
 ``tests/unit/obj/test_diskfile.py`` asserts exactly which files and
 directories are fsynced. A failure before step 5 leaves nothing visible;
@@ -158,6 +160,9 @@ class DiskFile:
         self.name_hash = name_hash
         self.name = name
         self.hash_dir = layout.hash_dir(device_path, policy_index, partition, name_hash)
+        # the hash directory was missing or empty when last looked at here:
+        # a write then has nothing obsolete to clean up after it
+        self._seen_empty = False
 
     # -- reading -----------------------------------------------------------
 
@@ -165,6 +170,9 @@ class DiskFile:
         try:
             names = os.listdir(self.hash_dir)
         except FileNotFoundError:
+            names = []
+        self._seen_empty = not names
+        if not names:
             return layout.Resolution()
         return layout.resolve(names, Timestamp.now(), self.manager.reclaim_age)
 
@@ -277,7 +285,7 @@ class DiskFile:
     def _write_empty(self, timestamp: Timestamp, ext: str, metadata: Mapping[str, Any]) -> None:
         fd, temp_path = self._temp_file()
         try:
-            write_metadata(fd, metadata, 0)
+            write_metadata(fd, metadata, 0, new_file=True)
             self._commit(fd, temp_path, layout.file_name(timestamp, ext))
         finally:
             os.close(fd)
@@ -308,7 +316,11 @@ class DiskFile:
             if _no_space(err):
                 raise DiskFileNoSpace(f"device full: {err.strerror}") from None
             raise
-        self.cleanup()
+        if not self._seen_empty:
+            # A write that raced ours into an empty directory may leave an
+            # obsolete file; the suffix's next rehash removes it.
+            self.cleanup()
+        self._seen_empty = False
         self._invalidate_suffix()
 
     def _name_in_place(self, fd: int, temp_path: str | None, final_name: str) -> list[str]:
@@ -388,18 +400,31 @@ def _discard(temp_path: str | None) -> None:
 
 
 def _make_dirs(path: str) -> list[str]:
-    """Create ``path`` and missing parents; return those created, outermost first."""
+    """Create ``path`` and missing parents; return those created, outermost
+    first. Tries the deepest first: its parents usually exist, and then
+    one mkdir is all it takes."""
     missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    created = []
+    while True:
+        try:
+            os.mkdir(path)
+        except FileNotFoundError:
+            parent = os.path.dirname(path)
+            if parent == path:
+                raise
+            missing.append(path)
+            path = parent
+            continue
+        except FileExistsError:
+            created = []  # or another request made it; its creator fsyncs its entry
+        else:
+            created = [path]
+        break
     for directory in reversed(missing):
         try:
             os.mkdir(directory)
             created.append(directory)
         except FileExistsError:
-            pass  # another request made it; its creator fsyncs its entry
+            pass
     return created
 
 
@@ -473,7 +498,7 @@ class DiskFileWriter:
             CHUNK_SIZE_KEY: CHUNK, TABLE_CRC_KEY: zlib.crc32(table),
         }
         try:
-            write_metadata(self.fd, full, self.size + len(table))
+            write_metadata(self.fd, full, self.size + len(table), new_file=True)
             self.diskfile._commit(self.fd, self.temp_path, layout.file_name(timestamp, ".data"))
             if self.size > KEEP_CACHE_SIZE:  # clean after the fsync: dropped at once
                 os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)

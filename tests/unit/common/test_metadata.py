@@ -163,6 +163,33 @@ def test_metadata_on_an_empty_file(tmp_path: Path) -> None:
         os.close(descriptor)
 
 
+def new_file(directory: Path, name: str) -> int:
+    descriptor = os.open(directory / name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    os.write(descriptor, DATA)
+    return descriptor
+
+
+def test_a_new_files_metadata_is_written_without_looking_for_old(tmp_path: Path) -> None:
+    descriptor = new_file(tmp_path, "new")
+    try:
+        write_metadata(descriptor, SMALL, len(DATA), new_file=True)
+        assert read_metadata_and_end(descriptor) == (SMALL, len(DATA))
+        assert our_xattrs(descriptor) == [XATTR_KEY]
+    finally:
+        os.close(descriptor)
+
+
+@pytest.mark.usefixtures("xattrs_are_small")
+def test_a_new_files_metadata_too_big_for_xattrs_goes_to_the_trailer(tmp_path: Path) -> None:
+    descriptor, meta = new_file(tmp_path, "new"), largest_swift_metadata()
+    try:
+        write_metadata(descriptor, meta, len(DATA), new_file=True)
+        assert read_metadata_and_end(descriptor) == (meta, len(DATA))
+        assert our_xattrs(descriptor) == [XATTR_KEY]  # the chunks tried first are gone
+    finally:
+        os.close(descriptor)
+
+
 def test_metadata_split_into_chunks_reads_back(fd: int) -> None:
     meta = {f"X-Object-Meta-{index}": "x" * 100 for index in range(10)}
     write_metadata(fd, meta, len(DATA), chunk_size=256)

@@ -9,6 +9,7 @@ import pytest
 
 from objstore.common.timestamp import Timestamp
 from objstore.obj import diskfile as diskfile_module
+from objstore.obj import hashes
 from objstore.obj.diskfile import DiskFile, DiskFileManager
 from objstore.obj.exceptions import (
     DiskFileBadRequest, DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileExpired,
@@ -117,6 +118,22 @@ def test_overwrite_fsyncs_the_file_and_the_hash_dir_only(
     fsynced.clear()
     df_post.post(Timestamp(float(Timestamp.now()) + 2), {"X-Object-Meta-A": "b"})
     assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
+
+
+def test_a_write_racing_into_an_empty_hash_dir_leaves_the_rehash_to_tidy(
+        manager: DiskFileManager) -> None:
+    first, second = (manager.get("sda", 7, "a", "c", "o") for _ in range(2))
+    for df in (first, second):  # both look before either writes: nothing there
+        with pytest.raises(DiskFileNotFound):
+            df.open()
+    put(second, b"newer", 2000)
+    put(first, b"older", 1000)  # lands after the newer one; cleans nothing up
+    assert read_all(manager.get("sda", 7, "a", "c", "o")) == b"newer"
+    assert len(os.listdir(first.hash_dir)) == 2
+    hashes.get_hashes(os.path.dirname(os.path.dirname(first.hash_dir)), 7 * 86400)
+    assert os.listdir(first.hash_dir) == [Timestamp(2000).internal + ".data"]
+    put(first, b"newest", 3000)  # a write that saw files cleans up after itself
+    assert os.listdir(first.hash_dir) == [Timestamp(3000).internal + ".data"]
 
 
 def test_big_bodies_go_to_the_disk_as_they_arrive(
