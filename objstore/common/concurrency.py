@@ -66,7 +66,6 @@ class _DiskThreads:
 
     def __init__(self, size: int) -> None:
         self.pid = os.getpid()
-        self.hub_thread = _real_thread.get_ident()  # the thread whose hub waits
         self._calls = _real_queue.SimpleQueue()
         self._results: collections.deque[tuple[Any, bool, Any]] = collections.deque()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -109,16 +108,17 @@ _disk_threads: _DiskThreads | None = None
 
 def run_blocking(func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
     """Run a call that may block the OS thread (disk I/O) in a real thread
-    while other green threads go on. From any other thread than the one
-    whose hub started the pool (a disk thread itself, a thread of a
-    daemon) the call is simply made: only that hub's green threads gain
-    by waiting."""
+    while other green threads go on. Only the main thread's green threads
+    (a server's: its hub runs there) hand calls over; from any other
+    thread (a disk thread itself, a daemon's) the call is simply made,
+    and makes no pool: a pool started from another thread would take
+    that thread for the hub's and run the hub's own calls in place."""
     global _disk_threads
+    if _real_thread.get_ident() != _real_threading.main_thread().ident:
+        return func(*args, **kwargs)
     pool = _disk_threads
     if pool is None or pool.pid != os.getpid():  # none yet, or inherited by a fork
         pool = _disk_threads = _DiskThreads(DISK_THREADS)
-    if _real_thread.get_ident() != pool.hub_thread:
-        return func(*args, **kwargs)
     return pool.call(func, args, kwargs)
 
 

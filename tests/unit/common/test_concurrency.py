@@ -72,3 +72,23 @@ def test_many_calls_at_once_all_get_their_own_answer() -> None:
         """)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True"]
+
+
+def test_a_first_call_from_another_thread_runs_in_place_and_the_hub_still_hands_over() -> None:
+    # A daemon's thread calling first must not become "the hub": the main
+    # thread's green threads still get disk threads afterwards.
+    done = _run_python("""
+        from objstore.common import concurrency
+        concurrency.patch_process()
+        ident = concurrency._real_thread.get_ident
+        seen = []
+        worker = concurrency._real_threading.Thread(
+            target=lambda: seen.append(concurrency.run_blocking(ident) == ident()))
+        worker.start()
+        worker.join()
+        print("other thread in place", seen == [True], concurrency._disk_threads is None)
+        print("main thread handed over", concurrency.run_blocking(ident) != ident())
+        """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["other thread in place True True",
+                                        "main thread handed over True"]
