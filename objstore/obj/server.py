@@ -39,7 +39,7 @@ from objstore.common.http_client import ConnectionPool
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
 from objstore.obj import expiring, hashes, put_footer, sync_receiver, updates
-from objstore.obj.update_batches import UpdateBatcher
+from objstore.obj.update_batches import Expected, UpdateBatcher
 from objstore.obj.diskfile import DISK_CHUNK_SIZE, DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileError, DiskFileNotFound, DiskFileQuarantined,
@@ -147,12 +147,19 @@ class ObjectController:
             metadata["X-Delete-At"] = str(created.delete_at)
         length = created.content_length
         sent_etag = request.headers.get("ETag", "").strip('"').lower()
+        announced: list[Expected] = []
         if length is not None and length <= self.conf.disk_chunk_size and footed is None \
                 and "If-None-Match" not in request.headers:
             # the body first, then all disk work (the checks too) in one trip
             body = read_body(request, length)
-            diskfile, size, etag, old_delete_at = self.offload(
-                _locate_and_store_job, self.manager, names, policy, body, metadata, sent_etag)
+            announced = self._announce(request, (account, container, obj))
+            try:
+                diskfile, size, etag, old_delete_at = self.offload(
+                    _locate_and_store_job, self.manager, names, policy, body, metadata,
+                    sent_etag)
+            except BaseException:
+                _settle(announced)
+                raise
         else:
             diskfile, current, newest = self.offload(_locate_job, self.manager, names, policy)
             old_delete_at = _delete_at(current)
@@ -169,7 +176,7 @@ class ObjectController:
             size, etag = writer.size, writer.etag
         metadata.update({"Content-Length": size, "ETag": etag})
         self._update_container(request, diskfile, "PUT", timestamp, metadata,
-                               (account, container, obj))
+                               (account, container, obj), announced)
         if created.delete_at is not None or old_delete_at is not None:
             self._update_queue(request, diskfile, timestamp, (account, container, obj),
                                old_delete_at, created.delete_at)
@@ -182,17 +189,27 @@ class ObjectController:
         except put_footer.FooterError as err:
             raise HTTPError(422, str(err)) from None
 
+    def _announce(self, request: Request, names: tuple[str, str, str]) -> list[Expected]:
+        """The container updates a write will send after its one disk trip,
+        announced so that others about to go wait for them (update_batches)."""
+        return [self.updates.expect(node, names[0], names[1])
+                for node in updates.container_nodes(request.headers)]
+
     def _update_container(self, request: Request, diskfile: Any, op: str,
                           timestamp: Timestamp, metadata: dict[str, Any],
-                          names: tuple[str, str, str]) -> None:
-        """Tell the container replicas the request names; what fails is kept
-        as an async pending for the updater (see updates.py)."""
+                          names: tuple[str, str, str],
+                          announced: list[Expected] | None = None) -> None:
+        """Tell the container replicas the request names (``announced``: the
+        announcements made for them, in order); what fails is kept as an
+        async pending for the updater (see updates.py)."""
         policy = header_int(request, "X-Backend-Storage-Policy-Index", 0) or 0
         headers = updates.update_headers(op, timestamp, metadata, policy,
                                          request.headers.get("X-Trans-Id"))
-        for node in updates.container_nodes(request.headers):
+        nodes = updates.container_nodes(request.headers)
+        for number, node in enumerate(nodes):
             # green I/O on a kept-alive socket: no disk-thread trip, no connect
-            if self.updates.send(node, op, *names, headers):
+            expected = announced[number] if announced else None
+            if self.updates.send(node, op, *names, headers, expected):
                 continue
             self.logger.warning("container update to %s:%d/%s failed; saved for the updater",
                                 node.host, node.port, node.device)
@@ -435,8 +452,13 @@ class ObjectController:
         if expected is not None and (info is None or
                                      str(info.metadata.get("X-Delete-At")) != expected):
             raise HTTPError(412, "X-If-Delete-At does not match the object's X-Delete-At")
-        self.offload(diskfile.delete, timestamp)
-        self._update_container(request, diskfile, "DELETE", timestamp, {}, names)
+        announced = self._announce(request, names)
+        try:
+            self.offload(diskfile.delete, timestamp)
+        except BaseException:
+            _settle(announced)
+            raise
+        self._update_container(request, diskfile, "DELETE", timestamp, {}, names, announced)
         old_delete_at = _delete_at(info)
         if old_delete_at is not None and \
                 request.headers.get(expiring.CLEAN_QUEUE, "").lower() != "false":
@@ -519,6 +541,11 @@ def _locate_and_store_job(manager: Any, names: tuple[str, ...], policy: int, bod
         _check_etag(sent_etag, writer.etag)
         writer.commit(metadata)
     return diskfile, writer.size, writer.etag, _delete_at(current)
+
+
+def _settle(announced: list[Expected]) -> None:
+    for expected in announced:
+        expected.settle()
 
 
 def _check_newer(timestamp: Timestamp, newest: Timestamp | None) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from objstore.common.concurrency import GreenPool
+from objstore.common.concurrency import GreenPool, sleep
 from objstore.common.http_client import ConnectionPool
 from objstore.common.named_nodes import NamedNode
 from objstore.common.timestamp import Timestamp
@@ -121,5 +122,61 @@ def test_an_unreachable_container_server_is_left_alone_for_a_while(
         now[0] += 11
         assert batcher.send(node, "PUT", "AUTH_test", "photos", "after", put_headers(1))
         assert names_listed(container_server) == ["after", "before"]
+    finally:
+        pool.close_all()
+
+
+def test_an_update_waits_for_those_announced_and_they_go_as_one_request(
+        container_server: StorageServer) -> None:
+    """Writes announce their updates before their disk work; the first to
+    be ready waits for the others (they are on their way), and one UPDATE
+    carries all of them."""
+    assert container_server.request("PUT", CONTAINER, headers={"X-Timestamp": stamp()})[0] == 201
+    connections = ConnectionPool()
+    batcher = UpdateBatcher(connect_timeout=1, read_timeout=5, pool=connections,
+                            gather_seconds=2)
+    node = NamedNode("127.0.0.1", container_server.port, "sda", "1")
+    announced = [batcher.expect(node, "AUTH_test", "photos") for _ in range(5)]
+    pool = GreenPool(8)
+
+    def write(number: int, disk_seconds: float) -> tuple[bool, float]:
+        sleep(disk_seconds)  # its disk work
+        began = time.monotonic()
+        taken = batcher.send(node, "PUT", "AUTH_test", "photos", f"w{number}", put_headers(1),
+                             announced[number])
+        return taken, time.monotonic() - began
+
+    first = pool.spawn(write, 0, 0)
+    rest = [pool.spawn(write, n, 0.02 * n) for n in range(1, 5)]
+    taken, waited = first.wait()
+    assert taken and 0.07 <= waited < 1.5  # waited for w4's disk work, not the 2 s
+    assert all(thread.wait()[0] for thread in rest)
+    assert names_listed(container_server) == [f"w{n}" for n in range(5)]
+    log = container_server.log.read_text()
+    assert log.count('"UPDATE /sda/1/AUTH_test/photos"') == 1
+    assert "/AUTH_test/photos/w" not in log  # no update went alone
+    assert not batcher._replicas  # nothing kept once all is sent
+    connections.close_all()
+
+
+def test_a_write_that_fails_or_never_comes_holds_no_one_long(
+        container_server: StorageServer) -> None:
+    assert container_server.request("PUT", CONTAINER, headers={"X-Timestamp": stamp()})[0] == 201
+    pool = ConnectionPool()
+    batcher = UpdateBatcher(connect_timeout=1, read_timeout=5, pool=pool, gather_seconds=0.3)
+    node = NamedNode("127.0.0.1", container_server.port, "sda", "1")
+    try:
+        failed = batcher.expect(node, "AUTH_test", "photos")
+        failed.settle()  # its disk work failed: nothing to wait for
+        began = time.monotonic()
+        assert batcher.send(node, "PUT", "AUTH_test", "photos", "alone", put_headers(1))
+        assert time.monotonic() - began < 0.2
+        lost = batcher.expect(node, "AUTH_test", "photos")  # announced, never settled
+        began = time.monotonic()
+        assert batcher.send(node, "PUT", "AUTH_test", "photos", "late", put_headers(1))
+        assert 0.25 <= time.monotonic() - began < 2  # waited gather_seconds, no more
+        lost.settle()
+        assert not batcher._replicas
+        assert names_listed(container_server) == ["alone", "late"]
     finally:
         pool.close_all()
