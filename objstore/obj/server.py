@@ -206,15 +206,18 @@ class ObjectController:
         headers = updates.update_headers(op, timestamp, metadata, policy,
                                          request.headers.get("X-Trans-Id"))
         nodes = updates.container_nodes(request.headers)
-        for number, node in enumerate(nodes):
-            # green I/O on a kept-alive socket: no disk-thread trip, no connect
-            expected = announced[number] if announced else None
-            if self.updates.send(node, op, *names, headers, expected):
-                continue
-            self.logger.warning("container update to %s:%d/%s failed; saved for the updater",
-                                node.host, node.port, node.device)
-            self.offload(updates.write_async_pending, diskfile.device_path, policy,
-                         diskfile.name_hash, timestamp, op, *names, headers)
+        try:
+            for number, node in enumerate(nodes):
+                # green I/O on a kept-alive socket: no disk-thread trip, no connect
+                expected = announced[number] if announced else None
+                if self.updates.send(node, op, *names, headers, expected):
+                    continue
+                self.logger.warning("container update to %s:%d/%s failed; saved for the "
+                                    "updater", node.host, node.port, node.device)
+                self.offload(updates.write_async_pending, diskfile.device_path, policy,
+                             diskfile.name_hash, timestamp, op, *names, headers)
+        finally:
+            _settle(announced or [])  # whatever went wrong, nobody waits for these
 
     def _update_queue(self, request: Request, diskfile: Any, timestamp: Timestamp,
                       names: tuple[str, str, str], old: int | None, new: int | None) -> None:

@@ -100,11 +100,11 @@ class UpdateBatcher:
                  gather_seconds: float = GATHER_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.connect_timeout = connect_timeout
-        self.gather_seconds = gather_seconds
         self.read_timeout = read_timeout
         self.pool = pool
         self.max_batch = max_batch
         self.suspect_seconds = suspect_seconds
+        self.gather_seconds = gather_seconds
         self._clock = clock
         self._replicas: dict[tuple[Any, ...], _Replica] = {}
         self._suspect_until: dict[tuple[str, int], float] = {}
@@ -155,13 +155,16 @@ class UpdateBatcher:
             self._replicas.pop(key, None)
 
     def _gather(self, replica: _Replica) -> None:
-        """Wait for the updates announced so far (at most gather_seconds)."""
+        """Wait for the updates announced so far, at most gather_seconds;
+        those still not here are forgotten (no later batch waits for
+        them), so a write that never settles delays one batch at most."""
         replica.awaited = set(replica.coming)
         if not replica.awaited:
             return
         replica.arrived = Event()
         with Timeout(self.gather_seconds, False):
             replica.arrived.wait()
+        replica.coming -= replica.awaited
         replica.arrived = None
         replica.awaited = set()
 
