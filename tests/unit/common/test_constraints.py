@@ -319,6 +319,12 @@ def test_metadata_limits_come_from_the_constraints() -> None:
     assert status_of(check_metadata, {"X-Other": "v" * 11}, "object", limits=small) == 400
 
 
+def test_a_header_value_counts_its_utf8_bytes_not_its_characters() -> None:
+    check_metadata({"X-Other": "\u00e9" * 4096}, "object")  # 8192 bytes: at the limit
+    assert status_of(check_metadata, {"X-Other": "\u00e9" * 4097}, "object") == 400
+    assert status_of(check_metadata, {"X-Other": "\u20ac" * 2731}, "object") == 400  # 8193
+
+
 def test_metadata_target_must_be_known() -> None:
     with pytest.raises(ValueError, match="not 'bucket'"):
         check_metadata({}, "bucket")  # type: ignore[arg-type]
