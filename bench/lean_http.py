@@ -115,7 +115,8 @@ class Connection:
         assert self._sock is not None
         lines = [f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"]
         lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
-        if body is None and method in ("PUT", "POST"):
+        if body is None and method in ("PUT", "POST") \
+                and not any(name.lower() == "content-length" for name in headers):
             lines.append("Content-Length: 0\r\n")
         lines.append("\r\n")
         head = "".join(lines).encode("latin-1")

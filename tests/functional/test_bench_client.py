@@ -43,6 +43,9 @@ def test_a_body_goes_out_and_a_chunked_answer_comes_back(echo: EchoServer) -> No
         streamed = conn.request("GET", "/stream?pieces=4", {})
         assert streamed.getheader("Transfer-Encoding") == "chunked"
         assert streamed.read() == b"piece 0;piece 1;piece 2;piece 3;"
+        for given in ({}, {"content-length": "0"}):  # one Content-Length either way
+            empty = conn.request("PUT", "/environ", given)
+            assert empty.status == 200 and json.loads(empty.read())["body"] == ""
         head = conn.request("HEAD", "/greet", {})
         assert (head.status, head.read()) == (200, b"")
         assert conn.request("GET", "/greet", {}).read() == b"hello"  # still in step
