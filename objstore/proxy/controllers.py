@@ -39,10 +39,12 @@ def trans_headers(request: Request) -> dict[str, str]:
 
 
 def passed_headers(request: Request, prefixes: tuple[str, ...],
-                   exact: tuple[str, ...] = ()) -> dict[str, str]:
-    """Client headers a backend should get; X-Remove-* become empty values."""
+                   exact: tuple[str, ...] = (),
+                   fields: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Client headers a backend should get; X-Remove-* become empty values.
+    ``fields``: the request's ``header_fields``, if the caller has them."""
     out = {}
-    for name, value in header_fields(request).items():
+    for name, value in (header_fields(request) if fields is None else fields).items():
         lowered = name.lower()
         if lowered.startswith(prefixes) or lowered in exact:
             if lowered.startswith("x-remove-"):

@@ -98,10 +98,11 @@ class ObjectController(Controller):
 
     def do_PUT(self, request: Request) -> Response:
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        fields = header_fields(request)
         try:
             created = constraints.check_object_creation(
                 request.headers.get("Content-Length"), chunked,
-                {**header_fields(request), "Content-Type": request.headers.get("Content-Type")
+                {**fields, "Content-Type": request.headers.get("Content-Type")
                  or "application/octet-stream"}, self.obj, now=time.time())
         except constraints.ConstraintError as err:
             raise HTTPError(err.status, err.reason) from None
@@ -111,7 +112,7 @@ class ObjectController(Controller):
         headers = {**self._base_headers(request), "X-Timestamp": Timestamp.now().internal,
                    **({"If-None-Match": "*"} if if_none_match is not None else {}),
                    "Content-Type": self._content_type(request),
-                   **passed_headers(request, OBJECT_HEADERS, OBJECT_SETTINGS)}
+                   **passed_headers(request, OBJECT_HEADERS, OBJECT_SETTINGS, fields)}
         if created.delete_at is not None:
             headers["X-Delete-At"] = str(created.delete_at)
         # What a filter stores that no client may set (sysmeta, X-Static-Large-Object):
