@@ -233,7 +233,12 @@ class Answer:
         return self.body
 
     def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+        # asked several times of every answer by the filters it passes through
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
 
     def close(self) -> None:
         if self._closer is not None:
