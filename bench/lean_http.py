@@ -8,6 +8,11 @@ tenth of what a fast cluster gets per GET. This client does only what
 ``load.py`` needs: one keep-alive connection, a request's head and a
 small body sent in one call, the answer's head parsed from one buffer,
 bodies framed by Content-Length or chunked encoding, or by the close.
+
+Not ``objstore.common.http_client``: that is the cluster's own backend
+client (its limits and errors are for talking to our servers), and the
+load generator stays a client of any Swift endpoint that imports nothing
+of the system it measures.
 """
 from __future__ import annotations
 
