@@ -15,8 +15,11 @@ durable before the caller can acknowledge it:
 4. missing directories up to the hash directory are created;
 5. the temp file gets its name ``<hash dir>/<timestamp><ext>`` (linked
    from ``/proc/self/fd``, or renamed);
-6. the hash directory is fsynced (the new name), then the parent of every
-   directory step 4 created (their names);
+6. the new name is made durable: where the filesystem makes a linked
+   file's name and new directories durable with the file's own fsync
+   (ext4, XFS: ``durable_names``), the file is fsynced again; elsewhere,
+   or when the name replaced a file, the hash directory is fsynced, then
+   the parent of every directory step 4 created;
 7. obsolete files are removed (none can be when the hash directory was
    empty as the write began; one a racing write left is the rehash's to
    remove) and the suffix is marked for rehashing.
@@ -46,7 +49,7 @@ from typing import Any
 
 from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
 from objstore.common.timestamp import Timestamp
-from objstore.obj import hashes, layout
+from objstore.obj import durable_names, hashes, layout
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileError, DiskFileExpired,
     DiskFileNoSpace, DiskFileNotFound, DiskFileQuarantined,
@@ -308,10 +311,14 @@ class DiskFile:
     def _commit(self, fd: int, temp_path: str | None, final_name: str) -> None:
         """Steps 3 to 7 of the module docstring."""
         try:
-            _fsync(fd)
-            created = self._name_in_place(fd, temp_path, final_name)
-            for directory in reversed(created):
-                _fsync_dir(os.path.dirname(directory))
+            _fsync(fd)  # no name may ever lead to less than the whole file
+            created, fresh = self._name_in_place(fd, temp_path, final_name)
+            if fresh and temp_path is None and \
+                    durable_names.fsync_names_new_files(self.device_path):
+                _fsync(fd)  # and with it the new name and directories (durable_names)
+            else:
+                for directory in (self.hash_dir, *map(os.path.dirname, reversed(created))):
+                    _fsync_dir(directory)
         except OSError as err:
             if _no_space(err):
                 raise DiskFileNoSpace(f"device full: {err.strerror}") from None
@@ -323,25 +330,26 @@ class DiskFile:
         self._seen_empty = False
         self._invalidate_suffix()
 
-    def _name_in_place(self, fd: int, temp_path: str | None, final_name: str) -> list[str]:
-        """Steps 4 to 6 (the hash directory's fsync); the directories made.
-        A rehash removes empty hash directories, maybe one just made here
-        before the file is in it: then make it again."""
+    def _name_in_place(self, fd: int, temp_path: str | None, final_name: str
+                       ) -> tuple[list[str], bool]:
+        """Steps 4 and 5: the directories made, and whether the name is a
+        new entry (nothing of that name replaced). A rehash removes empty
+        hash directories, maybe one just made here before the file is in
+        it: then make it again."""
         created: list[str] = []
-        for attempt in range(3):
+        failures = 0
+        while True:
             created += _make_dirs(self.hash_dir)
             try:
                 dir_fd = os.open(self.hash_dir, os.O_RDONLY | os.O_DIRECTORY)
                 try:
-                    _name(fd, temp_path, dir_fd, final_name)
-                    _fsync(dir_fd)
+                    return created, _name(fd, temp_path, dir_fd, final_name)
                 finally:
                     os.close(dir_fd)
-                return created
             except FileNotFoundError:
-                if attempt == 2:
+                failures += 1
+                if failures == 3:
                     raise
-        return created
 
     def cleanup(self) -> None:
         """Remove files that no longer count (rules in layout.py)."""
@@ -375,21 +383,24 @@ def _open_temp(tmp_dir: str) -> tuple[int, str | None]:
     return tempfile.mkstemp(dir=tmp_dir, prefix=".put-")
 
 
-def _name(fd: int, temp_path: str | None, dir_fd: int, final: str) -> None:
+def _name(fd: int, temp_path: str | None, dir_fd: int, final: str) -> bool:
     """Give the temp file its final name in the directory open as
     ``dir_fd``, replacing a file of that name (a write of the same
-    timestamp again) as a rename would."""
+    timestamp again) as a rename would. True when an unnamed file got a
+    new entry by a link (durable_names covers only that case)."""
     if temp_path is not None:
         os.rename(temp_path, final, dst_dir_fd=dir_fd)
-        return
+        return False
     # with a dir fd, os.link is linkat(..., AT_SYMLINK_FOLLOW): the magic
     # link leads to the open file itself
     try:
         os.link(f"/proc/self/fd/{fd}", final, dst_dir_fd=dir_fd)
+        return True
     except FileExistsError:
         staged = f"{final}.{uuid.uuid4().hex}.tmp"  # a name layout.resolve ignores
         os.link(f"/proc/self/fd/{fd}", staged, dst_dir_fd=dir_fd)
         os.rename(staged, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return False
 
 
 def _discard(temp_path: str | None) -> None:

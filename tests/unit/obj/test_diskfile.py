@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
 
 from objstore.common.timestamp import Timestamp
 from objstore.obj import diskfile as diskfile_module
-from objstore.obj import hashes
+from objstore.obj import durable_names, hashes
 from objstore.obj.diskfile import DiskFile, DiskFileManager
 from objstore.obj.exceptions import (
     DiskFileBadRequest, DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileExpired,
@@ -77,17 +78,41 @@ def test_layout_on_disk(manager: DiskFileManager, devices: Path) -> None:
 
 
 @pytest.fixture
-def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Paths fsynced by the object layer, in order (the real fsync still runs)."""
-    seen: list[str] = []
+def names_by_file(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
+    """Say whether the device's filesystem makes a linked file's name
+    durable with the file's fsync (durable_names), whatever it really is."""
+    return lambda covered: monkeypatch.setattr(
+        durable_names, "fsync_names_new_files", lambda path: covered)
+
+
+def record_fsyncs(monkeypatch: pytest.MonkeyPatch, entry: Callable[[int], Any]) -> list[Any]:
+    """``entry(fd)`` for each fsync of the object layer, in order (the real
+    fsync still runs)."""
+    seen: list[Any] = []
     real = os.fsync
 
     def recording(fd: int) -> None:
-        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        seen.append(entry(fd))
         real(fd)
 
     monkeypatch.setattr(diskfile_module, "_fsync", recording)
-    yield seen
+    return seen
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch, names_by_file: Callable[[bool], None]
+            ) -> list[str]:
+    """Paths fsynced, on a filesystem that wants every directory fsynced."""
+    names_by_file(False)
+    return record_fsyncs(monkeypatch, lambda fd: os.readlink(f"/proc/self/fd/{fd}"))
+
+
+@pytest.fixture
+def synced_names(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, int]]:
+    """For each fsync: whether it was of a directory, and how many names the
+    file or directory had then."""
+    return record_fsyncs(monkeypatch, lambda fd: (
+        os.path.isdir(f"/proc/self/fd/{fd}"), os.fstat(fd).st_nlink))
 
 
 def test_first_put_fsyncs_file_hash_dir_and_every_new_directory(
@@ -118,6 +143,42 @@ def test_overwrite_fsyncs_the_file_and_the_hash_dir_only(
     fsynced.clear()
     df_post.post(Timestamp(float(Timestamp.now()) + 2), {"X-Object-Meta-A": "b"})
     assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
+
+
+def test_where_the_files_fsync_names_it_a_new_object_takes_two(
+        manager: DiskFileManager, synced_names: list[tuple[bool, int]],
+        names_by_file: Callable[[bool], None]) -> None:
+    names_by_file(True)
+    now = float(Timestamp.now())  # recent: tombstones past reclaim_age are dropped
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, b"hello", now - 30)  # new hash, suffix and partition directories
+    # the bytes before any name leads to them, then the name with its directories
+    assert synced_names == [(False, 0), (False, 1)]
+    synced_names.clear()
+    df.post(Timestamp(now - 20), {"X-Object-Meta-A": "b"})
+    assert manager.get("sda", 7, "a", "c", "o").open().meta_timestamp == Timestamp(now - 20)
+    df.delete(Timestamp(now - 10))
+    assert synced_names == [(False, 0), (False, 1)] * 2
+    with pytest.raises(DiskFileDeleted):
+        manager.get("sda", 7, "a", "c", "o").open()
+
+
+def test_a_name_that_replaces_a_file_fsyncs_its_directory_anyway(
+        manager: DiskFileManager, devices: Path, fsynced: list[str],
+        names_by_file: Callable[[bool], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    names_by_file(True)
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, b"one", 1000)
+    fsynced.clear()
+    put(df, b"one", 1000)  # the same timestamp again: a rename over the old file
+    assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
+    monkeypatch.setattr(diskfile_module, "_unnamed", False)  # no O_TMPFILE: named temp files
+    fsynced.clear()
+    new = manager.get("sda", 7, "a", "c", "new")
+    put(new, b"two", 1000)
+    hash_dir = Path(new.hash_dir)
+    assert fsynced[0].startswith(str(devices / "sda" / "tmp" / ".put-"))
+    assert fsynced[1:] == [str(hash_dir), str(hash_dir.parent), str(hash_dir.parent.parent)]
 
 
 def test_a_write_racing_into_an_empty_hash_dir_leaves_the_rehash_to_tidy(

@@ -13,6 +13,7 @@ from objstore.common.http import Request
 from objstore.common.metadata import read_metadata
 from objstore.common.timestamp import Timestamp
 from objstore.obj import diskfile as diskfile_module
+from objstore.obj import durable_names
 from objstore.obj.diskfile import DiskFileManager
 from objstore.obj.sync_protocol import (
     BAD_BODY, HELD, NO_BASE, STORED, State, body_frames, end_frame, header_frame, item_frame,
@@ -97,23 +98,35 @@ def test_a_push_stores_each_file_as_sent(app: Any, devices: Path) -> None:
     assert HASH[-3:] in (devices / "sda" / "objects" / "7" / "hashes.invalid").read_text()
 
 
+@pytest.mark.parametrize("names_by_file", [False, True])
 def test_every_stored_file_is_durable_before_the_answer(app: Any, devices: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[str] = []
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        names_by_file: bool) -> None:
+    """``names_by_file``: the filesystem makes a linked file's name durable
+    with the file's own fsync (durable_names), or wants its directories
+    fsynced."""
+    monkeypatch.setattr(durable_names, "fsync_names_new_files", lambda path: names_by_file)
+    synced: list[tuple[str, int]] = []
     real = diskfile_module._fsync
     monkeypatch.setattr(diskfile_module, "_fsync", lambda fd: (
-        synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd))[1])
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_nlink)),
+        real(fd))[1])
     status, _ = sync(app, push(data_item(b"abc", T[1]), item_frame(
         HASH, "meta", T[2], {"X-Timestamp": T[2].internal})))
     assert status == 200
+    temps = [names for path, names in synced
+             if path.startswith(str(devices / "sda" / "tmp") + "/")]
+    paths = [path for path, _ in synced]
     hash_dir = str(devices / "sda" / "objects" / "7" / HASH[-3:] / HASH)
-    assert synced.count(hash_dir) == 2  # the directory, after each rename
-    temps = [path for path in synced if path.startswith(str(devices / "sda" / "tmp") + "/")]
-    assert len(temps) == 2  # each file's own bytes before its rename
+    if names_by_file:  # each file's bytes before it has a name, then with its name
+        assert temps == [0, 1, 0, 1] and len(synced) == 4
+        return
+    assert temps == [0, 0]  # each file's own bytes before its name
+    assert paths.count(hash_dir) == 2  # the directory, after each name
     # and the new directories' entries in their parents
     assert {str(devices / "sda" / "objects" / "7" / HASH[-3:]),
             str(devices / "sda" / "objects" / "7"), str(devices / "sda" / "objects")} <= \
-        set(synced)
+        set(paths)
 
 
 def test_an_offer_is_answered_with_what_the_device_lacks(app: Any, devices: Path) -> None:
