@@ -3,12 +3,16 @@
     python3 bench/side_by_side.py [--swift-bin /tmp/swiftvenv/bin] [--rounds 2] [--profile]
 
 Both clusters live under one temporary directory in /tmp (so on the same
-filesystem): 4 nodes of one device each, 3 replicas, part power 10, an
-account, container and object server per node and one proxy, every server
-with one worker, no replicators, auditors or updaters.
+filesystem; ``--fresh-fs``: on a filesystem made for the run on the same
+disk, see bench/scratch_fs.py): 4 nodes of one device each, 3 replicas,
+part power 10, an account, container and object server per node and one
+proxy, every server with one worker, no replicators, auditors or
+updaters.
 
-* objstore: ``objstore-aio start --detach`` (its own pipeline:
-  catch_errors healthcheck proxy_logging tempauth copy proxy-server).
+* objstore: ``objstore-aio start --detach`` (its own pipeline, 16 filters:
+  catch_errors healthcheck proxy_logging bulk tempurl formpost ratelimit
+  tempauth staticweb copy container_quotas account_quotas slo dlo
+  versioned_writes object_versioning symlink proxy-server).
 * Swift (from a throwaway virtualenv, never imported here): rings from
   swift-ring-builder, the pipeline of a usual deployment (catch_errors
   gatekeeper healthcheck proxy-logging cache listing_formats tempauth copy
@@ -26,9 +30,11 @@ with one worker, no replicators, auditors or updaters.
 Before the clusters start it measures the disk: new 4 KiB files written
 and fsynced three at a time (one object's replicas; one op in flight,
 then 16 as in the 4 KiB load), and three 64 MiB files at once, each
-fsynced. Then ``bench/load.py`` runs put, get, head and delete against each
+fsynced. Then ``bench/load.py`` runs put, get and head against each
 cluster in turn for 4 KiB x 1000 (16 connections), 1 MiB x 200 (8) and
-64 MiB x 12 (2), with the servers' PIDs for CPU ms per request by kind.
+64 MiB x 12 (2), with the servers' PIDs for CPU ms per request by kind,
+round after round; then the delete phase of each of those loads, in the
+same order (no PUT follows a DELETE: see DELETES_LAST).
 
 ``--profile`` adds a 4 KiB PUT and GET against objstore under py-spy (from
 ``--py-spy``, e.g. a throwaway venv) on the proxy, one object, one
@@ -60,10 +66,19 @@ import hotspots  # noqa: E402  (scripts beside this one, not a package)
 from clusters import (  # noqa: E402
     KEY, NODES, REPLICAS, USER, Cluster, ObjstoreCluster, SwiftCluster, free_base, say,
 )
+from scratch_fs import ScratchFilesystem  # noqa: E402
 
 KINDS = ("proxy", "object", "container", "account", "memcached", "syslog")
 DEFAULT_LOADS = "4K:1000:16,1M:200:8,64M:12:2"   # size:count:concurrency
 PHASES = ("put", "get", "head", "delete")
+WRITE_AND_READ = PHASES[:3]
+# DELETES_LAST: ext4 without a journal (this machine's root filesystem)
+# skips, one by one, inodes freed in the last 60 s (360 s while their inode
+# table block is dirty) when it makes a file: a PUT phase after a DELETE
+# phase on the same filesystem paid up to 1 ms of kernel time per new
+# file for the earlier deletions (ours and the other cluster's), a cost of
+# the benchmark's order that weighed most on the cluster spending the
+# least per request. So every load's DELETE phase runs after every PUT.
 LOAD_TIMEOUT = 1800.0
 
 
@@ -166,6 +181,27 @@ def measure_disk(root: Path) -> dict[str, float]:
 
 
 # -- running load.py ---------------------------------------------------------------
+
+def timed_load(cluster: Cluster, round_: int, size: str, count: int, concurrency: int,
+               phases: tuple[str, ...], container: str, raw_path: Path
+               ) -> tuple[list[dict[str, Any]], bool]:
+    """One load.py run, said and kept in the raw file; False if it failed."""
+    say(f"round {round_}: {cluster.name} {size} x {count}, {concurrency} connections, "
+        f"{'/'.join(phases)} ...")
+    results, errors, status = run_load(cluster, size, count, concurrency, phases, container)
+    if errors.strip():
+        say(f"  {cluster.name} load.py stderr:\n    " + errors.strip().replace("\n", "\n    "))
+    ok = status == 0 and len(results) == len(phases)
+    if not ok:
+        say(f"  {cluster.name}: load.py exit {status}; logs in {cluster.logs}")
+    with open(raw_path, "a") as raw:
+        for result in results:
+            result["round"] = round_
+            raw.write(json.dumps(result) + "\n")
+            say(f"  {result['phase']}: {result['ops_per_s']} ops/s, "
+                f"{result['mb_per_s']} MB/s, errors {result['errors']}")
+    return results, ok
+
 
 def run_load(cluster: Cluster, size: str, count: int, concurrency: int,
              phases: tuple[str, ...] = PHASES, container: str | None = None,
@@ -362,6 +398,8 @@ def parse_args() -> argparse.Namespace:
                         help="perf binary for --profile (default: perf on PATH, if any)")
     parser.add_argument("--top", type=int, default=12, help="hotspots listed per process")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--fresh-fs", action="store_true",
+                        help="run on a filesystem made for the run (see bench/scratch_fs.py)")
     parser.add_argument("--objstore-only", action="store_true",
                         help="run objstore alone (quick checks while tuning; no comparison)")
     return parser.parse_args()
@@ -379,7 +417,14 @@ def main() -> int:
         raise SystemExit(f"no Swift in {swift_bin}: python3 -m venv /tmp/swiftvenv && "
                          "/tmp/swiftvenv/bin/pip install swift==2.38.3")
     signal.signal(signal.SIGTERM, interrupted)
-    root = Path(tempfile.mkdtemp(prefix="side_by_side-", dir="/tmp"))
+    scratch = ScratchFilesystem()
+    try:
+        base = scratch.make() if args.fresh_fs else None
+    except (OSError, subprocess.CalledProcessError) as err:
+        say(f"no new filesystem for the run ({err}); running in /tmp")
+        scratch.remove()
+        scratch, base = ScratchFilesystem(), None
+    root = Path(tempfile.mkdtemp(prefix="side_by_side-", dir=base or "/tmp"))
     raw_path = Path(f"/tmp/side_by_side-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     taken: set[int] = set()
     objstore = ObjstoreCluster(root, free_base(20000, [0, *range(1000, 1033)], taken))
@@ -387,7 +432,8 @@ def main() -> int:
                          swift_bin)
     failed = interrupted_run = False
     rows: list[dict[str, Any]] = []
-    report = [f"Machine: {machine_line()}", ""]
+    report = [f"Machine: {machine_line()}",
+              f"Filesystem of the run: {scratch.description or '/tmp itself'}", ""]
     load_before = os.getloadavg()[0]
     try:
         disk = measure_disk(root / "disk")
@@ -396,26 +442,18 @@ def main() -> int:
         clusters = [objstore.start(),
                     *([swift.start()] if args.loads and not args.objstore_only else [])]
         for cluster in clusters:  # the account, imports, first connections
-            run_load(cluster, "4K", 64, 4, label="warmup")
-        for round_ in range(1, args.rounds + 1):
-            for size, count, concurrency in args.loads:
-                for cluster in clusters:
-                    say(f"round {round_}: {cluster.name} {size} x {count}, "
-                        f"{concurrency} connections ...")
-                    results, errors, status = run_load(cluster, size, count, concurrency)
-                    if errors.strip():
-                        say(f"  {cluster.name} load.py stderr:\n    "
-                            + errors.strip().replace("\n", "\n    "))
-                    if status != 0 or len(results) != len(PHASES):
-                        failed = True
-                        say(f"  {cluster.name}: load.py exit {status}; logs in {cluster.logs}")
-                    with open(raw_path, "a") as raw:
-                        for result in results:
-                            result["round"] = round_
-                            raw.write(json.dumps(result) + "\n")
-                            rows.append(result)
-                            say(f"  {result['phase']}: {result['ops_per_s']} ops/s, "
-                                f"{result['mb_per_s']} MB/s, errors {result['errors']}")
+            run_load(cluster, "4K", 64, 4, phases=WRITE_AND_READ, label="warmup")
+        runs = [(round_, size, count, concurrency, cluster)
+                for round_ in range(1, args.rounds + 1)
+                for size, count, concurrency in args.loads for cluster in clusters]
+        # every DELETE phase after every PUT: see DELETES_LAST
+        for phases in (WRITE_AND_READ, ("delete",)):
+            for round_, size, count, concurrency, cluster in runs:
+                container = f"bench-r{round_}-{size}"
+                results, ok = timed_load(cluster, round_, size, count, concurrency, phases,
+                                         container, raw_path)
+                rows += results
+                failed = failed or not ok
         report.append(f"Load average (1 min) before: {load_before:.2f}, after the loads: "
                       f"{os.getloadavg()[0]:.2f} (other work on the machine skews both "
                       "clusters; compare within a round).")
@@ -441,8 +479,12 @@ def main() -> int:
         swift.stop()
         if failed or args.keep:
             say(f"kept {root} (logs: {root}/objstore/log, {root}/swift/log)")
+            if scratch.loop:
+                say(f"  on {scratch.loop}; afterwards: umount {scratch.mount_point}; "
+                    f"losetup -d {scratch.loop}; rm {scratch.image}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+            scratch.remove()
     if interrupted_run:
         return 130
     print("\n".join(report))
