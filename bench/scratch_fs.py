@@ -34,7 +34,7 @@ from pathlib import Path
 SIZE = 48 << 30  # sparse: only what the run writes takes space
 
 
-def _mount_of(path: str) -> tuple[str, str, str] | None:
+def mount_of(path: str) -> tuple[str, str, str] | None:
     """(source, mount point, type) of the mount holding ``path``."""
     best = None
     with open("/proc/mounts") as mounts:
@@ -73,7 +73,7 @@ class ScratchFilesystem:
 
     def make(self) -> Path | None:
         where = tempfile.gettempdir()
-        mount = _mount_of(where)
+        mount = mount_of(where)
         if os.geteuid() != 0 or mount is None or shutil.which("losetup") is None:
             return None
         source, _, kind = mount

@@ -66,7 +66,7 @@ import hotspots  # noqa: E402  (scripts beside this one, not a package)
 from clusters import (  # noqa: E402
     KEY, NODES, REPLICAS, USER, Cluster, ObjstoreCluster, SwiftCluster, free_base, say,
 )
-from scratch_fs import ScratchFilesystem  # noqa: E402
+from scratch_fs import ScratchFilesystem, mount_of  # noqa: E402
 
 KINDS = ("proxy", "object", "container", "account", "memcached", "syslog")
 DEFAULT_LOADS = "4K:1000:16,1M:200:8,64M:12:2"   # size:count:concurrency
@@ -92,17 +92,10 @@ def machine_line() -> str:
         memory = f", {kib / 2**20:.0f} GiB"
     except (OSError, IndexError, ValueError):
         pass
-    fs = "?"
     try:
-        best = ""
-        with open("/proc/mounts") as handle:
-            for line in handle:
-                _, mountpoint, kind = line.split()[:3]
-                inside = "/tmp/".startswith(mountpoint.rstrip("/") + "/")
-                if inside and len(mountpoint) > len(best):
-                    best, fs = mountpoint, kind
+        fs = (mount_of("/tmp") or ("", "", "?"))[2]
     except OSError:
-        pass
+        fs = "?"
     return (f"{os.cpu_count()} cores ({platform.machine()}){memory}, Linux "
             f"{platform.release()}, Python {platform.python_version()}, /tmp on {fs}; "
             f"{time.strftime('%Y-%m-%d %H:%M')}")
