@@ -130,6 +130,15 @@ class Cluster:
     def cpu_pids(self) -> str:
         return ",".join(f"{kind}:{pid}" for kind, pid in self.pids)
 
+    def signal_all(self, signum: int) -> None:
+        """Every process of the cluster, workers too (SIGSTOP, SIGCONT)."""
+        for _, pid in self.pids:
+            for each in (pid, *children_of(pid)):
+                try:
+                    os.kill(each, signum)
+                except ProcessLookupError:
+                    pass
+
     def workers(self, kind: str) -> list[int]:
         """The serving child (or, with none, the process) of each server
         of ``kind``."""
