@@ -36,6 +36,7 @@ from objstore.common.http import (
     split_path, wsgi_app,
 )
 from objstore.common.http_client import ConnectionPool
+from objstore.common.named_nodes import NamedNode
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
 from objstore.obj import expiring, hashes, put_footer, sync_receiver, updates
@@ -147,12 +148,13 @@ class ObjectController:
             metadata["X-Delete-At"] = str(created.delete_at)
         length = created.content_length
         sent_etag = request.headers.get("ETag", "").strip('"').lower()
+        nodes = updates.container_nodes(fields)
         announced: list[Expected] = []
         if length is not None and length <= self.conf.disk_chunk_size and footed is None \
                 and "If-None-Match" not in request.headers:
             # the body first, then all disk work (the checks too) in one trip
             body = read_body(request, length)
-            announced = self._announce(request, (account, container, obj))
+            announced = self._announce(nodes, (account, container, obj))
             try:
                 diskfile, size, etag, old_delete_at = self.offload(
                     _locate_and_store_job, self.manager, names, policy, body, metadata,
@@ -176,7 +178,7 @@ class ObjectController:
             size, etag = writer.size, writer.etag
         metadata.update({"Content-Length": size, "ETag": etag})
         self._update_container(request, diskfile, "PUT", timestamp, metadata,
-                               (account, container, obj), announced)
+                               (account, container, obj), nodes, announced)
         if created.delete_at is not None or old_delete_at is not None:
             self._update_queue(request, diskfile, timestamp, (account, container, obj),
                                old_delete_at, created.delete_at)
@@ -189,23 +191,23 @@ class ObjectController:
         except put_footer.FooterError as err:
             raise HTTPError(422, str(err)) from None
 
-    def _announce(self, request: Request, names: tuple[str, str, str]) -> list[Expected]:
-        """The container updates a write will send after its one disk trip,
-        announced so that others about to go wait for them (update_batches)."""
-        return [self.updates.expect(node, names[0], names[1])
-                for node in updates.container_nodes(request.headers)]
+    def _announce(self, nodes: list[NamedNode], names: tuple[str, str, str]
+                  ) -> list[Expected]:
+        """The container updates (to ``nodes``) a write will send after its
+        one disk trip, announced so that others about to go wait for them
+        (update_batches)."""
+        return [self.updates.expect(node, names[0], names[1]) for node in nodes]
 
     def _update_container(self, request: Request, diskfile: Any, op: str,
                           timestamp: Timestamp, metadata: dict[str, Any],
-                          names: tuple[str, str, str],
+                          names: tuple[str, str, str], nodes: list[NamedNode],
                           announced: list[Expected] | None = None) -> None:
-        """Tell the container replicas the request names (``announced``: the
-        announcements made for them, in order); what fails is kept as an
-        async pending for the updater (see updates.py)."""
+        """Tell the container replicas the request names (``nodes``;
+        ``announced``: the announcements made for them, in order); what
+        fails is kept as an async pending for the updater (see updates.py)."""
         policy = header_int(request, "X-Backend-Storage-Policy-Index", 0) or 0
         headers = updates.update_headers(op, timestamp, metadata, policy,
                                          request.headers.get("X-Trans-Id"))
-        nodes = updates.container_nodes(request.headers)
         try:
             for number, node in enumerate(nodes):
                 # green I/O on a kept-alive socket: no disk-thread trip, no connect
@@ -447,21 +449,18 @@ class ObjectController:
 
     def do_DELETE(self, request: Request) -> Response:
         timestamp = header_timestamp(request)
-        diskfile, info, newest, names = self._locate(request)
-        if newest is not None and newest >= timestamp:
-            raise HTTPError(409, f"X-Timestamp {timestamp.internal} is not newer than "
-                                 f"{newest.internal}", {"X-Backend-Timestamp": newest.internal})
-        expected = request.headers.get("X-If-Delete-At")
-        if expected is not None and (info is None or
-                                     str(info.metadata.get("X-Delete-At")) != expected):
-            raise HTTPError(412, "X-If-Delete-At does not match the object's X-Delete-At")
-        announced = self._announce(request, names)
+        found, policy = self._names(request)
+        names = (found[2], found[3], found[4])
+        nodes = updates.container_nodes(request.headers)
+        announced = self._announce(nodes, names)
         try:
-            self.offload(diskfile.delete, timestamp)
+            diskfile, info = self.offload(_locate_and_delete_job, self.manager, found, policy,
+                                          timestamp, request.headers.get("X-If-Delete-At"))
         except BaseException:
             _settle(announced)
             raise
-        self._update_container(request, diskfile, "DELETE", timestamp, {}, names, announced)
+        self._update_container(request, diskfile, "DELETE", timestamp, {}, names, nodes,
+                               announced)
         old_delete_at = _delete_at(info)
         if old_delete_at is not None and \
                 request.headers.get(expiring.CLEAN_QUEUE, "").lower() != "false":
@@ -544,6 +543,21 @@ def _locate_and_store_job(manager: Any, names: tuple[str, ...], policy: int, bod
         _check_etag(sent_etag, writer.etag)
         writer.commit(metadata)
     return diskfile, writer.size, writer.etag, _delete_at(current)
+
+
+def _locate_and_delete_job(manager: Any, names: tuple[str, ...], policy: int,
+                           timestamp: Timestamp, if_delete_at: str | None
+                           ) -> tuple[Any, ObjectInfo | None]:
+    """A DELETE's checks and tombstone in one trip: 409 unless it is newer
+    than what the device holds, 412 when ``X-If-Delete-At`` (the expirer's)
+    is not the object's X-Delete-At."""
+    diskfile, info, newest = _locate_job(manager, names, policy)
+    _check_newer(timestamp, newest)
+    if if_delete_at is not None and (info is None or
+                                     str(info.metadata.get("X-Delete-At")) != if_delete_at):
+        raise HTTPError(412, "X-If-Delete-At does not match the object's X-Delete-At")
+    diskfile.delete(timestamp)
+    return diskfile, info
 
 
 def _settle(announced: list[Expected]) -> None:

@@ -282,6 +282,22 @@ def test_a_body_up_to_one_batch_is_stored_and_served_in_one_trip(tmp_path: Path,
     assert trips.trips == 1  # open and read
 
 
+def test_a_delete_checks_and_writes_its_tombstone_in_one_trip(tmp_path: Path) -> None:
+    trips = CountingOffload()
+    app = make_app(tmp_path, trips)
+    assert put(app, b"x", now(-10), X_Delete_At=str(int(time.time()) + 3600)).status_int == 201
+    trips.trips = 0
+    refused = call(app, "DELETE", X_Timestamp=now(-5), X_If_Delete_At="1")
+    assert refused.status_int == 412 and trips.trips == 1
+    stale = call(app, "DELETE", X_Timestamp=now(-20))
+    assert stale.status_int == 409 and trips.trips == 2
+    assert call(app, "HEAD").status_int == 200  # neither left a tombstone
+    trips.trips = 0
+    assert call(app, "DELETE", X_Timestamp=now(-5)).status_int == 204
+    assert trips.trips == 1 + 1  # found, checked and deleted; the expirer's row an async pending
+    assert call(app, "HEAD").status_int == 404
+
+
 def test_a_big_put_with_a_wrong_etag_is_422_and_leaves_nothing(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     assert put(app, os.urandom(BIG), ETag="0" * 32).status_int == 422
