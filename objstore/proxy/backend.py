@@ -108,7 +108,6 @@ class Backend:
         """One request per replica at once; handoffs stand in for the unreachable."""
         nodes = node_iter(ring, part, self.limiter)
         replicas = len(ring.get_part_nodes(part))
-        pool = concurrency.GreenPool(replicas)
 
         def one(index: int) -> Answer:
             extra = per_node(index) if per_node else {}
@@ -118,7 +117,9 @@ class Backend:
                     return answer
             return Answer(None, 503, {}, b"")
 
-        return list(pool.imap(one, range(replicas)))
+        # the first replica in this green thread: one spawn and switch fewer
+        others = [concurrency.spawn(one, index) for index in range(1, replicas)]
+        return [one(0), *(other.wait() for other in others)] if replicas else []
 
 
     def reachable(self, ring: Ring, part: int) -> int:
