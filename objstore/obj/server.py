@@ -154,14 +154,9 @@ class ObjectController:
                 and "If-None-Match" not in request.headers:
             # the body first, then all disk work (the checks too) in one trip
             body = read_body(request, length)
-            announced = self._announce(nodes, (account, container, obj))
-            try:
-                diskfile, size, etag, old_delete_at = self.offload(
-                    _locate_and_store_job, self.manager, names, policy, body, metadata,
-                    sent_etag)
-            except BaseException:
-                _settle(announced)
-                raise
+            announced, (diskfile, size, etag, old_delete_at) = self._announced_trip(
+                nodes, (account, container, obj),
+                _locate_and_store_job, self.manager, names, policy, body, metadata, sent_etag)
         else:
             diskfile, current, newest = self.offload(_locate_job, self.manager, names, policy)
             old_delete_at = _delete_at(current)
@@ -191,12 +186,18 @@ class ObjectController:
         except put_footer.FooterError as err:
             raise HTTPError(422, str(err)) from None
 
-    def _announce(self, nodes: list[NamedNode], names: tuple[str, str, str]
-                  ) -> list[Expected]:
-        """The container updates (to ``nodes``) a write will send after its
-        one disk trip, announced so that others about to go wait for them
-        (update_batches)."""
-        return [self.updates.expect(node, names[0], names[1]) for node in nodes]
+    def _announced_trip(self, nodes: list[NamedNode], names: tuple[str, str, str],
+                        job: Callable[..., R], *args: Any) -> tuple[list[Expected], R]:
+        """A write's one disk trip (``job``), with the container updates (to
+        ``nodes``) it will send afterwards announced first, so that others
+        about to go wait for them (update_batches); settled at once if the
+        trip fails."""
+        announced = [self.updates.expect(node, names[0], names[1]) for node in nodes]
+        try:
+            return announced, self.offload(job, *args)
+        except BaseException:
+            _settle(announced)
+            raise
 
     def _update_container(self, request: Request, diskfile: Any, op: str,
                           timestamp: Timestamp, metadata: dict[str, Any],
@@ -452,13 +453,9 @@ class ObjectController:
         found, policy = self._names(request)
         names = (found[2], found[3], found[4])
         nodes = updates.container_nodes(request.headers)
-        announced = self._announce(nodes, names)
-        try:
-            diskfile, info = self.offload(_locate_and_delete_job, self.manager, found, policy,
-                                          timestamp, request.headers.get("X-If-Delete-At"))
-        except BaseException:
-            _settle(announced)
-            raise
+        announced, (diskfile, info) = self._announced_trip(
+            nodes, names, _locate_and_delete_job, self.manager, found, policy, timestamp,
+            request.headers.get("X-If-Delete-At"))
         self._update_container(request, diskfile, "DELETE", timestamp, {}, names, nodes,
                                announced)
         old_delete_at = _delete_at(info)
