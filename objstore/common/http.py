@@ -60,6 +60,9 @@ class HTTPError(Exception):
         self.headers = headers or {}
 
 
+_NO_LENGTH_STATUS = frozenset((204, 304))  # RFC 9110: no Content-Length
+
+
 def error_response(status: int, reason: str = "", headers: dict[str, str] | None = None
                    ) -> Response:
     body = (reason or _REASONS.get(status, "")).encode("utf-8") + b"\n"
@@ -81,6 +84,13 @@ def wsgi_app(handler: Callable[[Request], Response], logger: logging.Logger) -> 
             txn = request.headers.get("X-Trans-Id", "-")
             logger.exception("%s %s failed (txn %s)", request.method, request.path_info, txn)
             response = error_response(500, f"internal error, transaction {txn}")
+        if response.content_length is None and isinstance(response.app_iter, list) \
+                and response.status_code not in _NO_LENGTH_STATUS \
+                and environ["REQUEST_METHOD"] != "HEAD":
+            # a body known whole (often none): framed by its length, not
+            # chunked, which costs a second send and the reader's parsing
+            # (a HEAD's length is its GET's: left to the handler)
+            response.content_length = sum(map(len, response.app_iter))
         return response(environ, start_response)  # type: ignore[no-any-return]
     return app
 

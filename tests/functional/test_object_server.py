@@ -76,6 +76,8 @@ def test_put_get_range_delete_over_http(server: ObjectServer) -> None:
         "X-Timestamp": stamp(), "Content-Type": "application/x-test",
         "ETag": hashlib.md5(body).hexdigest(), "X-Object-Meta-Season": "summer"})
     assert status == 201 and headers["ETag"] == hashlib.md5(body).hexdigest()
+    # framed by its length: no chunked encoding for an empty answer
+    assert headers["Content-Length"] == "0" and "Transfer-Encoding" not in headers
     status, headers, got = server.request("GET", quoted)
     assert (status, got) == (200, body)
     assert headers["X-Object-Meta-Season"] == "summer"

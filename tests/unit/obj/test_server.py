@@ -63,6 +63,7 @@ def test_put_get_head(app: Any) -> None:
     created = put(app, b"meow", ts, X_Object_Meta_Color="grey")
     assert created.status_int == 201
     assert created.headers["ETag"] == hashlib.md5(b"meow").hexdigest()
+    assert created.headers["Content-Length"] == "0"
     got = call(app, "GET")
     assert (got.status_int, got.body) == (200, b"meow")
     assert got.headers["Content-Length"] == "4"
