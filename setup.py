@@ -16,6 +16,7 @@ setup(
         "msgpack>=1.0",
         "netifaces-plus>=0.12",
         "webob>=1.8",
+        "zlib-ng>=0.5",
     ],
     extras_require={
         # python-glanceclient: the glance CLI, for the image service's tests only

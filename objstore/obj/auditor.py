@@ -45,12 +45,12 @@ import hashlib
 import logging
 import os
 import threading
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 from objstore.common import paths
 from objstore.common.config import ConfigError, option
+from objstore.common.crc import crc32
 from objstore.common.metadata import MetadataError, read_metadata_and_end
 from objstore.common.policies import StoragePolicy, load_cluster_config
 from objstore.daemons.base import Daemon, DaemonConfig, LocalDevice
@@ -230,7 +230,7 @@ class ObjectAuditor(Daemon):
             return f"data file holds {end} bytes before its metadata, metadata says {size}"
         raw_table = os.pread(fd, table_length(size), size)
         stored_crc = metadata.get(TABLE_CRC_KEY)
-        if stored_crc is not None and zlib.crc32(raw_table) != int(stored_crc):
+        if stored_crc is not None and crc32(raw_table) != int(stored_crc):
             return "the chunk checksum table fails its crc32"
         md5 = hashlib.md5(usedforsecurity=False)
         try:

@@ -43,10 +43,10 @@ import errno
 import os
 import tempfile
 import uuid
-import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from objstore.common.crc import crc32
 from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
 from objstore.common.timestamp import Timestamp
 from objstore.obj import durable_names, hashes, layout
@@ -506,7 +506,7 @@ class DiskFileWriter:
         os.pwrite(self.fd, table, self.size)
         full = {
             **metadata, "Content-Length": self.size, "ETag": self.etag,
-            CHUNK_SIZE_KEY: CHUNK, TABLE_CRC_KEY: zlib.crc32(table),
+            CHUNK_SIZE_KEY: CHUNK, TABLE_CRC_KEY: crc32(table),
         }
         try:
             write_metadata(self.fd, full, self.size + len(table), new_file=True)
