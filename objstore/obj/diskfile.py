@@ -8,8 +8,9 @@ durable before the caller can acknowledge it:
    one (``O_TMPFILE``) where the filesystem allows, which a crash leaves
    nothing of, else a named ``.put-*``; the length of a body bigger than
    one write is preallocated when known; a big body (over
-   ``KEEP_CACHE_SIZE``) is handed to the disk every ``WRITE_BACK_STEP``
-   bytes as it arrives, so step 3 finds little left to write;
+   ``KEEP_CACHE_SIZE``) goes to the disk as it arrives, so step 3 finds
+   little left to write: past the page cache (``direct_writes``) when its
+   length is known, else handed over every ``WRITE_BACK_STEP`` bytes;
 2. metadata is written (xattrs, or a trailer: ``objstore.common.metadata``);
 3. the temp file is fsynced;
 4. missing directories up to the hash directory are created;
@@ -43,13 +44,13 @@ import errno
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from objstore.common.crc import crc32
 from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
 from objstore.common.timestamp import Timestamp
-from objstore.obj import durable_names, hashes, layout
+from objstore.obj import direct_writes, durable_names, hashes, layout
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileError, DiskFileExpired,
     DiskFileNoSpace, DiskFileNotFound, DiskFileQuarantined,
@@ -452,9 +453,13 @@ class DiskFileWriter:
         self.committed = False
         self._written_back = 0  # bytes before this are on their way to the disk
         # a body that fits one write gains nothing from reserving its blocks
+        self._direct: direct_writes.DirectWrites | None = None
         self.preallocated = bool(size) and size > diskfile.manager.disk_chunk_size  # type: ignore[operator]
         if self.preallocated:
             self._preallocate(size + table_length(size))  # type: ignore[operator]
+            if size > KEEP_CACHE_SIZE:  # type: ignore[operator]
+                # a big body skips the page cache it would leave anyway
+                self._direct = direct_writes.start(self.fd)
 
     def _preallocate(self, length: int) -> None:
         try:
@@ -467,6 +472,9 @@ class DiskFileWriter:
 
     def write(self, chunk: bytes) -> None:
         self.sums.update(chunk)
+        if self._direct is not None:
+            self._guarded(self._direct.write, chunk)
+            return
         view = memoryview(chunk)
         while view:
             try:
@@ -501,6 +509,9 @@ class DiskFileWriter:
         """Finish the object under ``metadata['X-Timestamp']``, durably."""
         timestamp = Timestamp(metadata["X-Timestamp"])
         table = self.sums.table()
+        if self._direct is not None:
+            self._guarded(self._direct.finish)
+            self._direct = None
         if self.preallocated:
             os.ftruncate(self.fd, self.size)  # drop what the body did not use
         os.pwrite(self.fd, table, self.size)
@@ -519,22 +530,35 @@ class DiskFileWriter:
             raise
         self.committed = True
 
+    def _guarded(self, write: Callable[..., None], *args: Any) -> None:
+        try:
+            write(*args)
+        except OSError as err:
+            if _no_space(err):
+                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
+            raise
+
     def abort(self) -> None:
         """Forget the upload; nothing becomes visible."""
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        self.fd = -1
+        self._close()
         _discard(self.temp_path)
+
+    def _close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
 
     def __enter__(self) -> DiskFileWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self._close()
         if not self.committed:
             _discard(self.temp_path)
 

@@ -22,7 +22,7 @@ import pytest
 from objstore.common.timestamp import Timestamp
 from objstore.obj import diskfile as diskfile_module
 from objstore.obj import durable_names
-from objstore.obj.diskfile import DiskFileManager
+from objstore.obj.diskfile import KEEP_CACHE_SIZE, DiskFileManager
 from objstore.obj.exceptions import DiskFileDeleted, DiskFileNotFound
 from ring.hashing import PathHasher
 
@@ -119,13 +119,15 @@ def disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LoopDisk]:
 
 def _write_objects(devices: Path) -> dict[str, bytes]:
     """Objects in new partitions, suffixes and hash directories, as a PUT
-    writes them; one of them then POSTed, one DELETEd."""
+    writes them, one of them big; one then POSTed, one DELETEd."""
     os.makedirs(devices / "sda" / "tmp")
     os.sync()  # the empty device is on the disk: only the writes below are at stake
     manager = DiskFileManager(str(devices), hasher=HASHER)
     assert durable_names.fsync_names_new_files(str(devices / "sda"))
     now = float(Timestamp.now())
     bodies = {f"o{number}": os.urandom(5000 + number) for number in range(6)}
+    # past the page cache (direct_writes), with a tail that is not
+    bodies["big"] = os.urandom(KEEP_CACHE_SIZE + (1 << 20) + 1234)
     for number, (name, body) in enumerate(bodies.items()):
         with manager.get("sda", number, "a", "c", name).create(len(body)) as writer:
             writer.write(body)

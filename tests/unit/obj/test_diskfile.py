@@ -1,6 +1,9 @@
 """The disk backend on a real ext4 directory: durability, newest wins, rot."""
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +19,7 @@ from objstore.obj.exceptions import (
     DiskFileBadRequest, DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileExpired,
     DiskFileNotFound, DiskFileQuarantined,
 )
-from objstore.obj.integrity import CHUNK
+from objstore.obj.integrity import CHUNK, table_length
 from ring.hashing import PathHasher
 
 HASHER = PathHasher("pre", "suf")
@@ -197,7 +200,7 @@ def test_a_write_racing_into_an_empty_hash_dir_leaves_the_rehash_to_tidy(
     assert os.listdir(first.hash_dir) == [Timestamp(3000).internal + ".data"]
 
 
-def test_big_bodies_go_to_the_disk_as_they_arrive(
+def test_big_bodies_of_unknown_length_go_to_the_disk_as_they_arrive(
         manager: DiskFileManager, monkeypatch: pytest.MonkeyPatch) -> None:
     handed: list[tuple[int, int]] = []
     real = diskfile_module._write_back
@@ -213,7 +216,7 @@ def test_big_bodies_go_to_the_disk_as_they_arrive(
     size = diskfile_module.KEEP_CACHE_SIZE + 3 * step + 5
     body = os.urandom(size)
     big = manager.get("sda", 7, "a", "c", "big")
-    with big.create(size) as writer:
+    with big.create(None) as writer:  # chunked: no length, no direct writes
         for start in range(0, size, 1 << 20):
             writer.write(body[start:start + (1 << 20)])
         assert handed, "nothing went to the disk before the commit"
@@ -225,6 +228,51 @@ def test_big_bodies_go_to_the_disk_as_they_arrive(
                for (_, previous_end), (start, end) in zip(handed, handed[1:]))
     assert size - handed[-1][1] < step
     assert read_all(manager.get("sda", 7, "a", "c", "big")) == body
+
+
+def _o_direct(fd: int) -> bool:
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+
+
+@pytest.mark.parametrize("size", [diskfile_module.KEEP_CACHE_SIZE + 1,
+                                  diskfile_module.KEEP_CACHE_SIZE + 3 * 4096,
+                                  3 * diskfile_module.KEEP_CACHE_SIZE + 12345])
+def test_big_bodies_of_known_length_skip_the_page_cache(
+        manager: DiskFileManager, size: int) -> None:
+    body = os.urandom(size)
+    big = manager.get("sda", 7, "a", "c", "direct")
+    with big.create(size) as writer:
+        piece = 300_001  # not a multiple of anything
+        for start in range(0, size, piece):
+            writer.write(body[start:start + piece])
+            assert _o_direct(writer.fd)  # the filesystem under tmp_path takes O_DIRECT
+        writer.commit({"X-Timestamp": Timestamp(1000).internal})
+        assert not _o_direct(writer.fd)  # off again for the tail, table and metadata
+    got = big.open()
+    assert (got.content_length, got.etag) == (size, hashlib.md5(body).hexdigest())
+    assert read_all(manager.get("sda", 7, "a", "c", "direct")) == body
+    assert os.path.getsize(got.data_path) == size + table_length(size)
+
+
+def test_direct_writes_fall_back_to_the_page_cache(
+        manager: DiskFileManager, monkeypatch: pytest.MonkeyPatch) -> None:
+    size = diskfile_module.KEEP_CACHE_SIZE + 5000
+    body = os.urandom(size)
+    real_write = os.write
+    refused: list[int] = []
+
+    def write_refusing_direct(fd: int, data: Any) -> int:
+        if _o_direct(fd):  # as a filesystem without direct I/O answers
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write_refusing_direct)
+    df = manager.get("sda", 7, "a", "c", "refused")
+    with df.create(size) as writer:
+        writer.write(body)
+        writer.commit({"X-Timestamp": Timestamp(1000).internal})
+    assert refused and read_all(manager.get("sda", 7, "a", "c", "refused")) == body
 
 
 def test_newest_write_wins_in_any_order(manager: DiskFileManager) -> None:

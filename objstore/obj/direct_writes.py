@@ -1,0 +1,107 @@
+"""A big body written past the page cache (O_DIRECT).
+
+Through the page cache, a 64 MiB object costs its object server some
+15 ms of CPU more than the bytes need: the copy into the cache, then the
+kernel's writeback of every page and the freeing of each once clean
+(measured here, a 64 MiB file in 1 MiB writes, fsynced: 20 ms of CPU
+buffered, 5 direct, the same wall time). A big object leaves the cache
+once durable anyway (diskfile.KEEP_CACHE_SIZE), so nothing is lost by
+never putting it there.
+
+O_DIRECT wants the memory, the file offset and the length aligned to the
+device's logical block; ``ALIGN`` (4 KiB) suits 512-byte and 4 KiB
+devices. The bytes gather in a page-aligned buffer (an anonymous mmap)
+and go out a whole buffer at a time; at the end, the whole blocks of
+what is left go direct and the last partial block through the page
+cache, with O_DIRECT turned off on the descriptor. Where the filesystem
+refuses O_DIRECT (EINVAL when it is set: ``start`` says None; or at the
+first write: the rest goes through the page cache), the caller's plain
+writes do; nothing else changes.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import mmap
+import os
+from typing import Final
+
+ALIGN: Final = 4096
+BUFFER: Final = 1 << 20  # a multiple of ALIGN
+
+
+def start(fd: int) -> DirectWrites | None:
+    """Direct writes to ``fd`` (positioned at 0, or at any multiple of
+    ALIGN); None where its filesystem refuses O_DIRECT."""
+    return DirectWrites(fd) if _set_direct(fd, True) else None
+
+
+class DirectWrites:
+    """Appends to a descriptor with O_DIRECT on (see ``start``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.direct = True
+        self._buffer = mmap.mmap(-1, BUFFER)
+        self._filled = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(BUFFER - self._filled, len(view))
+            self._buffer[self._filled:self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == BUFFER:
+                self._write_out(BUFFER)
+
+    def finish(self) -> None:
+        """Write what is left; the descriptor is a plain one again."""
+        whole = self._filled - self._filled % ALIGN
+        if whole and self.direct:
+            self._write_out(whole)
+        self._stop_direct()
+        if self._filled:
+            self._write_out(self._filled)
+        self.close()
+
+    def close(self) -> None:
+        self._buffer.close()
+
+    def _write_out(self, length: int) -> None:
+        """The buffer's first ``length`` bytes to the file; the rest moves
+        to the buffer's start."""
+        done = 0
+        while done < length:
+            with memoryview(self._buffer) as whole, whole[done:length] as view:
+                try:
+                    written = os.write(self.fd, view)
+                except OSError as err:
+                    if err.errno != errno.EINVAL or not self.direct:
+                        raise
+                    self._stop_direct()  # accepted by fcntl, refused by the filesystem
+                    continue
+            done += written
+            if self.direct and done % ALIGN:
+                self._stop_direct()  # a short write: the offset is no longer aligned
+        rest = self._filled - length
+        if rest:
+            self._buffer.move(0, length, rest)
+        self._filled = rest
+
+    def _stop_direct(self) -> None:
+        if self.direct:
+            _set_direct(self.fd, False)
+            self.direct = False
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Turn O_DIRECT on or off for ``fd``; whether it is now on."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+        return False
+    return on
