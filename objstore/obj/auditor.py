@@ -252,7 +252,7 @@ class ObjectAuditor(Daemon):
         if not os.path.exists(info.data_path):
             return  # replaced while we read it: the bad file is gone already
         try:
-            diskfile.quarantine(problem)
+            diskfile.quarantine(problem, os.path.basename(info.data_path))
         except DiskFileQuarantined as err:
             self._quarantined(where, err)
 

@@ -8,30 +8,40 @@ durable before the caller can acknowledge it:
    one (``O_TMPFILE``) where the filesystem allows, which a crash leaves
    nothing of, else a named ``.put-*``; the length of a body bigger than
    one write is preallocated when known; a big body (over
-   ``KEEP_CACHE_SIZE``) goes to the disk as it arrives, so step 3 finds
+   ``KEEP_CACHE_SIZE``) goes to the disk as it arrives, so its fsync finds
    little left to write: past the page cache (``direct_writes``) when its
    length is known, else handed over every ``WRITE_BACK_STEP`` bytes;
 2. metadata is written (xattrs, or a trailer: ``objstore.common.metadata``);
-3. the temp file is fsynced;
+3. where the filesystem makes a linked file's name and new directories
+   durable with the file's own fsync (ext4, XFS: ``durable_names``) and
+   the temp file is unnamed, nothing yet; elsewhere the temp file is
+   fsynced, so that no name ever leads to less than the whole file;
 4. missing directories up to the hash directory are created;
 5. the temp file gets its name ``<hash dir>/<timestamp><ext>`` (linked
-   from ``/proc/self/fd``, or renamed);
-6. the new name is made durable: where the filesystem makes a linked
-   file's name and new directories durable with the file's own fsync
-   (ext4, XFS: ``durable_names``), the file is fsynced again; elsewhere,
-   or when the name replaced a file, the hash directory is fsynced, then
-   the parent of every directory step 4 created;
+   from ``/proc/self/fd``, or renamed; a file of the same name is only
+   ever replaced by a file already fsynced);
+6. the write is made durable: after a link covered by ``durable_names``,
+   by the file's one fsync (bytes, name and directories at once; if it
+   fails, the name is removed again); elsewhere, or when the name replaced
+   a file, the hash directory is fsynced, then the parent of every
+   directory step 4 created;
 7. obsolete files are removed (none can be when the hash directory was
    empty as the write began; one a racing write left is the rehash's to
    remove) and the suffix is marked for rehashing.
+
+A power cut during step 6's one fsync can leave the name on the disk
+without all the bytes: a write never acknowledged, beside the files of
+the object before it (step 7 had not run). ``quarantine`` then moves only
+the damaged file and the object is its older state again.
 
 ``tests/unit/obj/test_diskfile.py`` asserts exactly which files and
 directories are fsynced. A failure before step 5 leaves nothing visible;
 the temp file is removed. Reads fetch ``disk_chunk_size`` bytes at a
 time and verify every chunk before yielding any of it
 (``objstore.obj.integrity``); they quarantine the object on a mismatch:
-its hash directory moves to ``<device>/quarantined/<objects dir>/`` and
-the suffix is marked so the replicator restores a good copy.
+its hash directory moves to ``<device>/quarantined/<objects dir>/`` (or
+only the damaged file, into ``.../<hash>/``, when an older state is
+beside it) and the suffix is marked so the replicator restores a good copy.
 
 Everything here blocks; servers call it through
 ``concurrency.run_blocking`` so one slow disk cannot stall other requests.
@@ -182,12 +192,19 @@ class DiskFile:
 
     def open(self, now: float | None = None) -> ObjectInfo:
         """The object's metadata; 404s as exceptions (see exceptions.py)."""
-        found = self._resolve()
-        if found.tombstone:
-            raise DiskFileDeleted(found.timestamp)  # type: ignore[arg-type]
-        if not found.data:
-            raise DiskFileNotFound(self.name or self.name_hash)
-        info = self._load(found)
+        while True:
+            found = self._resolve()
+            if found.tombstone:
+                raise DiskFileDeleted(found.timestamp)  # type: ignore[arg-type]
+            if not found.data:
+                raise DiskFileNotFound(self.name or self.name_hash)
+            try:
+                info = self._load(found)
+            except DiskFileQuarantined as err:
+                if err.set_aside:  # a damaged newer file went: the older state is the object
+                    continue
+                raise
+            break
         delete_at = info.metadata.get("X-Delete-At")
         if delete_at is not None and now is not None and int(delete_at) <= now:
             raise DiskFileExpired(int(delete_at))
@@ -198,7 +215,7 @@ class DiskFile:
         metadata, end = self._read_metadata(data_path)
         size = int(metadata.get("Content-Length", -1))
         if size < 0 or end != size + table_length(size):
-            self.quarantine(f"data file holds {end} bytes, metadata says {size}")
+            self.quarantine(f"data file holds {end} bytes, metadata says {size}", found.data)
         meta_timestamp = None
         if found.meta:
             post, _ = self._read_metadata(os.path.join(self.hash_dir, found.meta))
@@ -220,7 +237,8 @@ class DiskFile:
         try:
             return read_metadata_and_end(fd)  # type: ignore[no-any-return]
         except MetadataError as err:
-            return self.quarantine(f"unreadable metadata in {os.path.basename(path)}: {err}")
+            return self.quarantine(f"unreadable metadata in {os.path.basename(path)}: {err}",
+                                   os.path.basename(path))
         finally:
             os.close(fd)
 
@@ -245,7 +263,7 @@ class DiskFile:
                                           crcs, info.content_length, start, end,
                                           self.manager.disk_chunk_size)
             except ChunkMismatch as err:
-                self.quarantine(str(err))
+                self.quarantine(str(err), os.path.basename(info.data_path))
             finally:
                 if big:
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -254,23 +272,48 @@ class DiskFile:
         expected = table_length(info.content_length)
         raw = os.pread(fd, expected, info.data_end)
         if len(raw) != expected:  # cut short since open() looked
-            self.quarantine(f"checksum table holds {len(raw)} bytes, not {expected}")
+            self.quarantine(f"checksum table holds {len(raw)} bytes, not {expected}",
+                            os.path.basename(info.data_path))
         return parse_table(raw)
 
-    def quarantine(self, reason: str) -> Any:
-        """Move the hash directory aside and raise DiskFileQuarantined."""
+    def quarantine(self, reason: str, bad_name: str | None = None) -> Any:
+        """Move the damage aside and raise DiskFileQuarantined.
+
+        When ``bad_name``, the damaged file, has an older state of the
+        object beside it (another .data, a .ts; for a .meta, the .data),
+        only that file moves, into ``quarantined/<objects dir>/<hash>/``,
+        and the object is its older state again (``set_aside`` on the
+        exception). That is what a crash leaves when it cuts short a
+        newer write, never acknowledged, whose one fsync had not finished
+        (see ``_commit``): the write is lost, the state before it must not
+        be. Otherwise the whole hash directory moves."""
         target_dir = os.path.join(self.device_path, "quarantined",
                                   layout.data_dir(self.policy_index))
+        set_aside = bad_name is not None and self._older_state_beside(bad_name)
+        if set_aside:
+            target_dir = os.path.join(target_dir, self.name_hash)
         os.makedirs(target_dir, exist_ok=True)
-        target = os.path.join(target_dir, self.name_hash)
+        target = os.path.join(target_dir, bad_name if set_aside else self.name_hash)  # type: ignore[arg-type]
         if os.path.exists(target):
             target += "-" + uuid.uuid4().hex
         try:
-            os.rename(self.hash_dir, target)
+            os.rename(os.path.join(self.hash_dir, bad_name) if set_aside  # type: ignore[arg-type]
+                      else self.hash_dir, target)
         except FileNotFoundError:
             pass
         self._invalidate_suffix()
-        raise DiskFileQuarantined(f"{self.name or self.name_hash} quarantined: {reason}")
+        error = DiskFileQuarantined(f"{self.name or self.name_hash} quarantined: {reason}")
+        error.set_aside = set_aside
+        raise error
+
+    def _older_state_beside(self, bad_name: str) -> bool:
+        try:
+            names = os.listdir(self.hash_dir)
+        except FileNotFoundError:
+            return False
+        wanted = (".data",) if bad_name.endswith(".meta") else (".data", ".ts")
+        return any(name != bad_name and name.endswith(wanted) and
+                   layout.parse_file_name(name) is not None for name in names)
 
     # -- writing -----------------------------------------------------------
 
@@ -312,11 +355,15 @@ class DiskFile:
     def _commit(self, fd: int, temp_path: str | None, final_name: str) -> None:
         """Steps 3 to 7 of the module docstring."""
         try:
-            _fsync(fd)  # no name may ever lead to less than the whole file
-            created, fresh = self._name_in_place(fd, temp_path, final_name)
-            if fresh and temp_path is None and \
-                    durable_names.fsync_names_new_files(self.device_path):
-                _fsync(fd)  # and with it the new name and directories (durable_names)
+            # where a file's own fsync makes its new name durable too
+            # (durable_names), the one after the link makes all of it so
+            one_fsync = temp_path is None and \
+                durable_names.fsync_names_new_files(self.device_path)
+            if not one_fsync:
+                _fsync(fd)  # no name may ever lead to less than the whole file
+            created, fresh = self._name_in_place(fd, temp_path, final_name, not one_fsync)
+            if fresh and one_fsync:
+                self._fsync_named(fd, final_name)  # the bytes, the name, new directories
             else:
                 for directory in (self.hash_dir, *map(os.path.dirname, reversed(created))):
                     _fsync_dir(directory)
@@ -331,12 +378,25 @@ class DiskFile:
         self._seen_empty = False
         self._invalidate_suffix()
 
-    def _name_in_place(self, fd: int, temp_path: str | None, final_name: str
+    def _fsync_named(self, fd: int, name: str) -> None:
+        try:
+            _fsync(fd)
+        except OSError:
+            # not durable, maybe not whole: the name must not stay to shadow
+            # the state before it (a crash instead leaves that to quarantine)
+            try:
+                os.unlink(os.path.join(self.hash_dir, name))
+            except OSError:
+                pass
+            raise
+
+    def _name_in_place(self, fd: int, temp_path: str | None, final_name: str, synced: bool
                        ) -> tuple[list[str], bool]:
         """Steps 4 and 5: the directories made, and whether the name is a
-        new entry (nothing of that name replaced). A rehash removes empty
-        hash directories, maybe one just made here before the file is in
-        it: then make it again."""
+        new entry (nothing of that name replaced; ``synced``: the file is
+        fsynced already, else it is before it replaces one). A rehash
+        removes empty hash directories, maybe one just made here before
+        the file is in it: then make it again."""
         created: list[str] = []
         failures = 0
         while True:
@@ -344,7 +404,7 @@ class DiskFile:
             try:
                 dir_fd = os.open(self.hash_dir, os.O_RDONLY | os.O_DIRECTORY)
                 try:
-                    return created, _name(fd, temp_path, dir_fd, final_name)
+                    return created, _name(fd, temp_path, dir_fd, final_name, synced)
                 finally:
                     os.close(dir_fd)
             except FileNotFoundError:
@@ -384,10 +444,11 @@ def _open_temp(tmp_dir: str) -> tuple[int, str | None]:
     return tempfile.mkstemp(dir=tmp_dir, prefix=".put-")
 
 
-def _name(fd: int, temp_path: str | None, dir_fd: int, final: str) -> bool:
+def _name(fd: int, temp_path: str | None, dir_fd: int, final: str, synced: bool) -> bool:
     """Give the temp file its final name in the directory open as
     ``dir_fd``, replacing a file of that name (a write of the same
-    timestamp again) as a rename would. True when an unnamed file got a
+    timestamp again) as a rename would, but only once the file is
+    fsynced (``synced``: it is already). True when an unnamed file got a
     new entry by a link (durable_names covers only that case)."""
     if temp_path is not None:
         os.rename(temp_path, final, dst_dir_fd=dir_fd)
@@ -398,6 +459,8 @@ def _name(fd: int, temp_path: str | None, dir_fd: int, final: str) -> bool:
         os.link(f"/proc/self/fd/{fd}", final, dst_dir_fd=dir_fd)
         return True
     except FileExistsError:
+        if not synced:
+            _fsync(fd)  # a name that leads to a whole file must go on doing so
         staged = f"{final}.{uuid.uuid4().hex}.tmp"  # a name layout.resolve ignores
         os.link(f"/proc/self/fd/{fd}", staged, dst_dir_fd=dir_fd)
         os.rename(staged, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

@@ -6,7 +6,8 @@ hash directory, often a new suffix and partition directory too) would take
 three to five fsyncs, each a flush of the device's write cache.
 
 On the filesystems listed here one fsync of the file after its link does
-all of it, and the write path (diskfile.py) uses that:
+all of it, the file's bytes included, and the write path (diskfile.py)
+makes that its only fsync:
 
 * ext4 with a journal, and XFS: the fsync forces the log up to the file's
   last change, the link, which is logged with its directory entry; every
@@ -17,9 +18,9 @@ all of it, and the write path (diskfile.py) uses that:
 
 tests/probe/test_crash_images.py shows it on each: it copies a loop
 device's backing file right after a write, as a crash would leave the disk,
-and finds the object in the copy; with the second fsync left out the name
-is gone. Anywhere else (or when the mount cannot be told) the directories
-are fsynced one by one.
+and finds the object in the copy; with that fsync left out the object is
+gone. Anywhere else (or when the mount cannot be told) the file is fsynced
+before it is named and the directories one by one after.
 """
 from __future__ import annotations
 

@@ -38,6 +38,9 @@ class DiskFileExpired(DiskFileNotFound):
 
 class DiskFileQuarantined(DiskFileError):
     status = 500
+    # only the damaged file went, an older state of the object is left
+    # (DiskFile.quarantine): opening it again finds that state
+    set_aside = False
 
 
 class DiskFileDeviceUnavailable(DiskFileError):

@@ -195,7 +195,7 @@ def _file_metadata(diskfile: DiskFile, path: str) -> dict[str, Any] | None:
         return read_metadata(fd)  # type: ignore[no-any-return]
     except MetadataError as err:
         return diskfile.quarantine(  # type: ignore[no-any-return]
-            f"unreadable metadata in {os.path.basename(path)}: {err}")
+            f"unreadable metadata in {os.path.basename(path)}: {err}", os.path.basename(path))
     finally:
         os.close(fd)
 

@@ -23,7 +23,7 @@ from objstore.common.timestamp import Timestamp
 from objstore.obj import diskfile as diskfile_module
 from objstore.obj import durable_names
 from objstore.obj.diskfile import KEEP_CACHE_SIZE, DiskFileManager
-from objstore.obj.exceptions import DiskFileDeleted, DiskFileNotFound
+from objstore.obj.exceptions import DiskFileDeleted, DiskFileNotFound, DiskFileQuarantined
 from ring.hashing import PathHasher
 
 HASHER = PathHasher("pre", "suf")
@@ -167,12 +167,71 @@ def test_what_was_written_is_on_the_disk_a_crash_leaves(disk: LoopDisk, tmp_path
 
 
 @pytest.mark.parametrize("disk", [EXT4], ids=[EXT4.name], indirect=True)
-def test_without_the_fsync_after_the_link_the_names_are_lost(
+def test_without_the_fsync_after_the_link_the_objects_are_lost(
         disk: LoopDisk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = diskfile_module._fsync
-    # only the fsync of the unnamed file runs, not the one after its link
-    monkeypatch.setattr(diskfile_module, "_fsync",
-                        lambda fd: real(fd) if os.fstat(fd).st_nlink == 0 else None)
+    # the one fsync of a new object comes after its link: skipped here
+    monkeypatch.setattr(diskfile_module, "_fsync", lambda fd: None)
     bodies = _write_objects(tmp_path / "devices")
     disk.crash_copy(tmp_path / "crashed" / "sda")
     assert set(_found(tmp_path / "crashed", bodies).values()) == {"missing"}
+
+
+class _PowerCut(BaseException):
+    """The machine stops here: nothing after runs, not even clean-up."""
+
+
+@pytest.mark.parametrize("disk", FILESYSTEMS, ids=[fs.name for fs in FILESYSTEMS],
+                         indirect=True)
+def test_a_newer_write_cut_short_leaves_the_older_object(
+        disk: LoopDisk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The power fails during a newer write's one fsync, after its link:
+    the name may reach the disk without the bytes. The older object,
+    acknowledged long ago, must still be read whole (the torn file is set
+    aside), or else the newer one whole, never anything less."""
+    devices = tmp_path / "devices"
+    bodies = _write_objects(devices)
+    os.sync()  # every object above is on the disk, as acknowledged ones are
+    real = diskfile_module._fsync
+
+    def cut(fd: int) -> None:
+        if os.fstat(fd).st_nlink:  # named: this fsync never ends
+            raise _PowerCut()
+        real(fd)
+
+    monkeypatch.setattr(diskfile_module, "_fsync", cut)
+    manager = DiskFileManager(str(devices), hasher=HASHER)
+    overwritten = {name: os.urandom(4 << 20) for name in list(bodies)[2:]}
+    for name, body in overwritten.items():
+        diskfile = manager.get("sda", list(bodies).index(name), "a", "c", name)
+        with pytest.raises(_PowerCut):
+            with diskfile.create(len(body)) as writer:
+                writer.write(body)
+                writer.commit({"X-Timestamp": Timestamp.now().internal,
+                               "Content-Type": "application/octet-stream"})
+        # the worst case: the directory (the new name) reached the disk
+        dir_fd = os.open(diskfile.hash_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            real(dir_fd)
+        finally:
+            os.close(dir_fd)
+    disk.crash_copy(tmp_path / "crashed" / "sda")
+    crashed = DiskFileManager(str(tmp_path / "crashed"), hasher=HASHER)
+    for name, body in overwritten.items():
+        got = _read_through(crashed, list(bodies).index(name), name)
+        assert got == bodies[name] or got == body, f"{name}: {got[:40]!r}"
+
+
+def _read_through(manager: DiskFileManager, number: int, name: str) -> bytes:
+    """The object as a GET sees it, trying again after a damaged file was
+    set aside mid-read (the proxy would go to another replica meanwhile)."""
+    for _ in range(3):
+        diskfile = manager.get("sda", number, "a", "c", name)
+        try:
+            info = diskfile.open()
+            return b"".join(diskfile.read(info))
+        except DiskFileQuarantined as err:
+            if not err.set_aside:
+                return b"quarantined whole"
+        except (DiskFileDeleted, DiskFileNotFound):
+            return b"missing"
+    return b"unreadable"

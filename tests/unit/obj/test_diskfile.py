@@ -148,22 +148,39 @@ def test_overwrite_fsyncs_the_file_and_the_hash_dir_only(
     assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
 
 
-def test_where_the_files_fsync_names_it_a_new_object_takes_two(
+def test_where_the_files_fsync_names_it_a_new_object_takes_one(
         manager: DiskFileManager, synced_names: list[tuple[bool, int]],
         names_by_file: Callable[[bool], None]) -> None:
     names_by_file(True)
     now = float(Timestamp.now())  # recent: tombstones past reclaim_age are dropped
     df = manager.get("sda", 7, "a", "c", "o")
     put(df, b"hello", now - 30)  # new hash, suffix and partition directories
-    # the bytes before any name leads to them, then the name with its directories
-    assert synced_names == [(False, 0), (False, 1)]
+    # once named: the bytes, the name and its directories in one fsync
+    assert synced_names == [(False, 1)]
     synced_names.clear()
     df.post(Timestamp(now - 20), {"X-Object-Meta-A": "b"})
     assert manager.get("sda", 7, "a", "c", "o").open().meta_timestamp == Timestamp(now - 20)
     df.delete(Timestamp(now - 10))
-    assert synced_names == [(False, 0), (False, 1)] * 2
+    assert synced_names == [(False, 1)] * 2
     with pytest.raises(DiskFileDeleted):
         manager.get("sda", 7, "a", "c", "o").open()
+
+
+def test_a_failed_fsync_takes_the_new_name_back(
+        manager: DiskFileManager, names_by_file: Callable[[bool], None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    names_by_file(True)
+    df = manager.get("sda", 7, "a", "c", "o")
+    put(df, b"one", 1000)
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(diskfile_module, "_fsync", failing)
+    with pytest.raises(OSError):
+        put(df, b"two", 2000)
+    assert os.listdir(df.hash_dir) == [Timestamp(1000).internal + ".data"]
+    assert read_all(manager.get("sda", 7, "a", "c", "o")) == b"one"
 
 
 def test_a_name_that_replaces_a_file_fsyncs_its_directory_anyway(
@@ -174,7 +191,9 @@ def test_a_name_that_replaces_a_file_fsyncs_its_directory_anyway(
     put(df, b"one", 1000)
     fsynced.clear()
     put(df, b"one", 1000)  # the same timestamp again: a rename over the old file
-    assert len(fsynced) == 2 and fsynced[1] == df.hash_dir
+    # the file before it replaces the old one (fsynced by its path: unnamed)
+    assert len(fsynced) == 2 and fsynced[0].startswith(str(devices / "sda" / "tmp" / ""))
+    assert fsynced[1] == df.hash_dir
     monkeypatch.setattr(diskfile_module, "_unnamed", False)  # no O_TMPFILE: named temp files
     fsynced.clear()
     new = manager.get("sda", 7, "a", "c", "new")
@@ -343,6 +362,43 @@ def test_rot_is_never_served(manager: DiskFileManager, devices: Path) -> None:
     with pytest.raises(DiskFileNotFound):
         df.open()
     assert df.name_hash[-3:] in (devices / "sda" / "objects" / "3" / "hashes.invalid").read_text()
+
+
+def _torn_newer_write(manager: DiskFileManager, devices: Path, old: bytes) -> tuple[DiskFile, Path]:
+    """An object whose newer write a crash cut short: the older .data is
+    still beside it (cleaned up only after the newer one's fsync)."""
+    df = manager.get("sda", 3, "a", "c", "o")
+    put(df, old, 1000)
+    older = Path(df.hash_dir) / (Timestamp(1000).internal + ".data")
+    kept = devices / "sda" / "kept"
+    os.link(older, kept)
+    put(df, b"newer " * 50_000, 2000)
+    os.link(kept, older)
+    return df, Path(df.hash_dir) / (Timestamp(2000).internal + ".data")
+
+
+def test_a_torn_newer_write_is_set_aside_for_the_older_state(
+        manager: DiskFileManager, devices: Path) -> None:
+    df, newer = _torn_newer_write(manager, devices, b"old and acknowledged")
+    with open(newer, "r+b") as handle:  # named, but its bytes never reached the disk
+        handle.write(bytes(4096))
+    with pytest.raises(DiskFileQuarantined) as raised:
+        read_all(df)
+    assert raised.value.set_aside
+    assert read_all(manager.get("sda", 3, "a", "c", "o")) == b"old and acknowledged"
+    quarantined = devices / "sda" / "quarantined" / "objects" / df.name_hash
+    assert os.listdir(quarantined) == [newer.name]
+    assert os.listdir(df.hash_dir) == [Timestamp(1000).internal + ".data"]
+
+
+def test_a_newer_write_without_metadata_gives_way_on_open(
+        manager: DiskFileManager, devices: Path) -> None:
+    df, newer = _torn_newer_write(manager, devices, b"old and acknowledged")
+    newer.unlink()
+    newer.write_bytes(b"")  # the name only: no bytes, no metadata
+    info = manager.get("sda", 3, "a", "c", "o").open()
+    assert (info.data_timestamp, info.content_length) == (Timestamp(1000), 20)
+    assert os.listdir(devices / "sda" / "quarantined" / "objects" / df.name_hash) == [newer.name]
 
 
 def test_reads_come_in_whole_chunks_of_disk_chunk_size(devices: Path) -> None:
