@@ -54,6 +54,33 @@ class RequestBody:
     def read(self, size: int | None = -1) -> bytes:
         return self._take(size, self._rfile.read)
 
+    def readinto(self, buffer: Any) -> int:
+        """Like ``read(len(buffer))``, into ``buffer``: a body framed by its
+        length lands there with no copy of its own (the object server
+        reads big bodies straight into the buffer it writes to disk)."""
+        with memoryview(buffer) as view:
+            if self._chunked:
+                data = self.read(len(view))
+                view[:len(data)] = data
+                return len(data)
+            if self.continue_pending:
+                self._say_continue()
+            if self._done or not len(view):
+                return 0
+            count = min(len(view), self._left)
+            with view[:count] as target:
+                try:
+                    got = self._rfile.readinto(target) or 0
+                except BaseException:
+                    self.broken = True
+                    raise
+        self._left -= got
+        if self._left == 0:
+            self._done = True
+        elif got < count:
+            self.broken = self._done = True  # the client stopped short
+        return got  # type: ignore[no-any-return]
+
     def readline(self, size: int | None = -1) -> bytes:
         return self._take(size, self._rfile.readline, line=True)
 

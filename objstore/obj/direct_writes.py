@@ -10,8 +10,9 @@ never putting it there.
 
 O_DIRECT wants the memory, the file offset and the length aligned to the
 device's logical block; ``ALIGN`` (4 KiB) suits 512-byte and 4 KiB
-devices. The bytes gather in a page-aligned buffer (an anonymous mmap)
-and go out a whole buffer at a time; at the end, the whole blocks of
+devices. The bytes gather in a page-aligned buffer (an anonymous mmap;
+the object server reads a body from its socket straight into it, see
+``space``) and go out a whole buffer at a time; at the end, the whole blocks of
 what is left go direct and the last partial block through the page
 cache, with O_DIRECT turned off on the descriptor. Where the filesystem
 refuses O_DIRECT (EINVAL when it is set: ``start`` says None; or at the
@@ -54,6 +55,16 @@ class DirectWrites:
             view = view[take:]
             if self._filled == BUFFER:
                 self._write_out(BUFFER)
+
+    def space(self) -> memoryview:
+        """The buffer's free part, to fill in place (then ``filled``)."""
+        return memoryview(self._buffer)[self._filled:]
+
+    def filled(self, count: int) -> None:
+        """``count`` bytes were put at the start of ``space()``."""
+        self._filled += count
+        if self._filled == BUFFER:
+            self._write_out(BUFFER)
 
     def finish(self) -> None:
         """Write what is left; the descriptor is a plain one again."""

@@ -557,6 +557,25 @@ class DiskFileWriter:
             self._written_back = self.size
 
     @property
+    def receives_in_place(self) -> bool:
+        """Whether the body may be put straight into ``receive_space()``."""
+        return self._direct is not None
+
+    def receive_space(self) -> memoryview:
+        """Where the body's next bytes may go in place (release it, then
+        call ``received``): the direct writes' aligned buffer, so bytes
+        come from the socket to the disk with no copy in between."""
+        assert self._direct is not None, "only with receives_in_place"
+        return self._direct.space()
+
+    def received(self, count: int) -> None:
+        """``count`` bytes were put at the start of ``receive_space()``."""
+        assert self._direct is not None, "only with receives_in_place"
+        with self._direct.space() as space, space[:count] as data:
+            self.sums.update(data)
+        self._guarded(self._direct.filled, count)
+
+    @property
     def size(self) -> int:
         return self.sums.size
 

@@ -259,6 +259,9 @@ class ObjectController:
         ``disk_chunk_size``, each written (and hashed) in one disk trip;
         hashing there also runs beside the hub, since hashlib and zlib
         let go of the GIL on big buffers."""
+        if length is not None and writer.receives_in_place:
+            self._receive_in_place(request, writer, length)
+            return
         batch: list[bytes] = []
         batched = 0
         for chunk in self._body_chunks(request, length):
@@ -269,6 +272,29 @@ class ObjectController:
                 batch, batched = [], 0
         if batch:
             self.offload(_write_job, writer, batch)
+
+    def _receive_in_place(self, request: Request, writer: Any, length: int) -> None:
+        """A big body of known length read straight into the writer's
+        buffer, one disk trip (hashing and writing) per buffer filled."""
+        source = request.environ["wsgi.input"]
+        received = 0
+        while received < length:
+            got = 0
+            with writer.receive_space() as space:
+                want = min(len(space), length - received)
+                while got < want:
+                    with space[got:want] as target:
+                        try:
+                            count = source.readinto(target)
+                        except (OSError, ValueError):
+                            raise HTTPError(499, "client disconnected while sending the "
+                                                 "body") from None
+                    if not count:
+                        raise HTTPError(499, f"body ended after {received + got} of "
+                                             f"{length} bytes")
+                    got += count
+            received += got
+            self.offload(writer.received, got)
 
     def _body_chunks(self, request: Request, length: int | None) -> Iterator[bytes]:
         source = request.environ["wsgi.input"]

@@ -131,6 +131,26 @@ def test_a_client_that_disconnects_mid_body_leaves_nothing(server: ObjectServer)
     assert not tmp.exists() or os.listdir(tmp) == []
 
 
+def test_a_big_body_goes_from_the_socket_to_the_disk_whole(server: ObjectServer) -> None:
+    # past KEEP_CACHE_SIZE and not a multiple of the direct writes' buffer
+    body = os.urandom((6 << 20) + 12345)
+    headers = {"X-Timestamp": stamp(), "Content-Type": "a/b"}
+    status, answer, _ = server.request("PUT", "/sda/2/a/c/big", body, headers)
+    assert status == 201 and answer["ETag"] == hashlib.md5(body).hexdigest()
+    assert server.request("GET", "/sda/2/a/c/big")[2] == body
+
+
+def test_a_big_body_cut_short_leaves_nothing(server: ObjectServer) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall((f"PUT /sda/2/a/c/cut HTTP/1.1\r\nHost: x\r\nX-Timestamp: {stamp()}\r\n"
+                  "Content-Type: a/b\r\nContent-Length: 8000000\r\n\r\n").encode())
+    sock.sendall(os.urandom(6_500_000))
+    sock.close()
+    wait_until(lambda: "499" in (server.devices.parent / "object.log").read_text())
+    assert server.request("GET", "/sda/2/a/c/cut")[0] == 404
+    assert not list((server.devices / "sda").rglob("*.data"))
+
+
 @pytest.mark.parametrize(("method", "path", "headers", "status"), [
     ("GET", "/sda/1/a/c/%FF%FE", {}, 412),                     # not UTF-8
     ("GET", "/sda/1/a/c/x%00y", {}, 412),                      # NUL in the name

@@ -94,3 +94,30 @@ def test_discard_reads_to_the_end() -> None:
     body = wire.body(chunked=True)
     body.discard()
     assert body.finished and wire.stream.read() == b"NEXT"
+
+
+def test_readinto_stays_inside_a_framed_body() -> None:
+    wire = Wire(b"hello world|NEXT REQUEST")
+    body = wire.body(11, expect=True)
+    buffer = bytearray(8)
+    assert body.readinto(buffer) == 8 and buffer == b"hello wo"
+    assert wire.sent and wire.sent[0].startswith(b"HTTP/1.1 100 Continue")
+    assert body.readinto(buffer) == 3 and buffer[:3] == b"rld"
+    assert body.finished and body.readinto(buffer) == 0
+    assert wire.stream.read() == b"|NEXT REQUEST"
+
+
+def test_readinto_a_short_body_breaks_it() -> None:
+    body = Wire(b"abc").body(10)
+    buffer = bytearray(10)
+    assert body.readinto(buffer) == 3 and buffer[:3] == b"abc"
+    assert body.broken and body.readinto(buffer) == 0
+
+
+def test_readinto_a_chunked_body_decodes_it() -> None:
+    body = Wire(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").body(chunked=True)
+    buffer = bytearray(20)
+    view = memoryview(buffer)
+    got = body.readinto(view)
+    got += body.readinto(view[got:])
+    assert buffer[:got] == b"hello world" and body.finished
