@@ -290,15 +290,17 @@ class DiskFile:
         target_dir = os.path.join(self.device_path, "quarantined",
                                   layout.data_dir(self.policy_index))
         set_aside = bad_name is not None and self._older_state_beside(bad_name)
-        if set_aside:
-            target_dir = os.path.join(target_dir, self.name_hash)
+        if bad_name is not None and set_aside:
+            source, target_dir = os.path.join(self.hash_dir, bad_name), \
+                os.path.join(target_dir, self.name_hash)
+        else:
+            source = self.hash_dir
         os.makedirs(target_dir, exist_ok=True)
-        target = os.path.join(target_dir, bad_name if set_aside else self.name_hash)  # type: ignore[arg-type]
+        target = os.path.join(target_dir, os.path.basename(source))
         if os.path.exists(target):
             target += "-" + uuid.uuid4().hex
         try:
-            os.rename(os.path.join(self.hash_dir, bad_name) if set_aside  # type: ignore[arg-type]
-                      else self.hash_dir, target)
+            os.rename(source, target)
         except FileNotFoundError:
             pass
         self._invalidate_suffix()
