@@ -74,11 +74,7 @@ class RequestBody:
                 except BaseException:
                     self.broken = True
                     raise
-        self._left -= got
-        if self._left == 0:
-            self._done = True
-        elif got < count:
-            self.broken = self._done = True  # the client stopped short
+        self._framed_read(count, got)
         return got  # type: ignore[no-any-return]
 
     def readline(self, size: int | None = -1) -> bytes:
@@ -121,12 +117,16 @@ class RequestBody:
                      ) -> bytes:
         count = self._left if wanted is None else min(wanted, self._left)
         data = reader(count)
-        self._left -= len(data)
+        self._framed_read(count, len(data), line)
+        return data  # type: ignore[no-any-return]
+
+    def _framed_read(self, count: int, got: int, line: bool = False) -> None:
+        """``got`` of the ``count`` bytes asked for came (a line may stop early)."""
+        self._left -= got
         if self._left == 0:
             self._done = True
-        elif not data or (len(data) < count and not line):
+        elif not got or (got < count and not line):
             self.broken = self._done = True  # the client stopped short
-        return data  # type: ignore[no-any-return]
 
     def _take_chunked(self, wanted: int | None, reader: Callable[[int], bytes],
                       line: bool) -> bytes:

@@ -49,12 +49,13 @@ Everything here blocks; servers call it through
 from __future__ import annotations
 
 import array
+import contextlib
 import dataclasses
 import errno
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from objstore.common.crc import crc32
@@ -110,6 +111,17 @@ def _fsync_dir(path: str) -> None:
 
 def _no_space(err: OSError) -> bool:
     return err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def _full_device_is_507() -> Iterator[None]:
+    """A full device's OSError as DiskFileNoSpace (507); others as they are."""
+    try:
+        yield
+    except OSError as err:
+        if _no_space(err):
+            raise DiskFileNoSpace(f"device full: {err.strerror}") from None
+        raise
 
 
 @dataclasses.dataclass
@@ -343,20 +355,16 @@ class DiskFile:
     def _temp_file(self) -> tuple[int, str | None]:
         """An open temp file and its path (None: unnamed, see the module doc)."""
         tmp_dir = os.path.join(self.device_path, "tmp")
-        try:
+        with _full_device_is_507():
             try:
                 return _open_temp(tmp_dir)
             except FileNotFoundError:
                 os.makedirs(tmp_dir, exist_ok=True)
                 return _open_temp(tmp_dir)
-        except OSError as err:
-            if _no_space(err):
-                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
-            raise
 
     def _commit(self, fd: int, temp_path: str | None, final_name: str) -> None:
         """Steps 3 to 7 of the module docstring."""
-        try:
+        with _full_device_is_507():
             # where a file's own fsync makes its new name durable too
             # (durable_names), the one after the link makes all of it so
             one_fsync = temp_path is None and \
@@ -369,10 +377,6 @@ class DiskFile:
             else:
                 for directory in (self.hash_dir, *map(os.path.dirname, reversed(created))):
                     _fsync_dir(directory)
-        except OSError as err:
-            if _no_space(err):
-                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
-            raise
         if not self._seen_empty:
             # A write that raced ours into an empty directory may leave an
             # obsolete file; the suffix's next rehash removes it.
@@ -538,16 +542,13 @@ class DiskFileWriter:
     def write(self, chunk: bytes) -> None:
         self.sums.update(chunk)
         if self._direct is not None:
-            self._guarded(self._direct.write, chunk)
+            with _full_device_is_507():
+                self._direct.write(chunk)
             return
         view = memoryview(chunk)
         while view:
-            try:
+            with _full_device_is_507():
                 written = os.write(self.fd, view)
-            except OSError as err:
-                if _no_space(err):
-                    raise DiskFileNoSpace(f"device full: {err.strerror}") from None
-                raise
             view = view[written:]
         if self.size > KEEP_CACHE_SIZE and self.size - self._written_back >= WRITE_BACK_STEP:
             # What arrived since the last step goes to the disk now, and the
@@ -575,7 +576,8 @@ class DiskFileWriter:
         assert self._direct is not None, "only with receives_in_place"
         with self._direct.space() as space, space[:count] as data:
             self.sums.update(data)
-        self._guarded(self._direct.filled, count)
+        with _full_device_is_507():
+            self._direct.filled(count)
 
     @property
     def size(self) -> int:
@@ -594,7 +596,8 @@ class DiskFileWriter:
         timestamp = Timestamp(metadata["X-Timestamp"])
         table = self.sums.table()
         if self._direct is not None:
-            self._guarded(self._direct.finish)
+            with _full_device_is_507():
+                self._direct.finish()
             self._direct = None
         if self.preallocated:
             os.ftruncate(self.fd, self.size)  # drop what the body did not use
@@ -603,24 +606,12 @@ class DiskFileWriter:
             **metadata, "Content-Length": self.size, "ETag": self.etag,
             CHUNK_SIZE_KEY: CHUNK, TABLE_CRC_KEY: crc32(table),
         }
-        try:
+        with _full_device_is_507():
             write_metadata(self.fd, full, self.size + len(table), new_file=True)
             self.diskfile._commit(self.fd, self.temp_path, layout.file_name(timestamp, ".data"))
             if self.size > KEEP_CACHE_SIZE:  # clean after the fsync: dropped at once
                 os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except OSError as err:
-            if _no_space(err):
-                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
-            raise
         self.committed = True
-
-    def _guarded(self, write: Callable[..., None], *args: Any) -> None:
-        try:
-            write(*args)
-        except OSError as err:
-            if _no_space(err):
-                raise DiskFileNoSpace(f"device full: {err.strerror}") from None
-            raise
 
     def abort(self) -> None:
         """Forget the upload; nothing becomes visible."""
