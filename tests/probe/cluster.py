@@ -27,7 +27,7 @@ from typing import Any
 
 from objstore.aio import processes
 from objstore.aio.files import configured_servers
-from objstore.aio.layout import HIGHEST_OFFSET, DataDir, Server
+from objstore.aio.layout import HIGHEST_OFFSET, IMAGE_OFFSET, STORAGE_OFFSET, DataDir, Server
 from objstore.common.metadata import read_metadata
 from objstore.common.policies import load_cluster_config
 from objstore.obj import layout
@@ -43,10 +43,14 @@ NODES = (1, 2, 3, 4)
 
 
 def free_base_port() -> int:
-    """A proxy port P with P and P + 1000 ... P + HIGHEST_OFFSET all free."""
+    """A proxy port whose cluster's ports (storage servers, image server)
+    are all free, below the kernel's ephemeral range: a port chosen from
+    that range can be taken by any outgoing connection before the
+    server binds it."""
     for _ in range(200):
-        port = random.randrange(20000, 40000)
-        wanted = [port, *range(port + 1000, port + HIGHEST_OFFSET + 1)]
+        port = random.randrange(10000, 32768 - IMAGE_OFFSET - 1)
+        wanted = [port, *range(port + STORAGE_OFFSET, port + HIGHEST_OFFSET + 1),
+                  port + IMAGE_OFFSET]
         if not any(processes.port_in_use(p) for p in wanted):
             return port
     raise RuntimeError("no free block of ports for a probe cluster")
