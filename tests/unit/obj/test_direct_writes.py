@@ -46,3 +46,29 @@ def test_none_where_the_filesystem_refuses(monkeypatch: pytest.MonkeyPatch,
         assert direct_writes.start(fd) is None
     finally:
         os.close(fd)
+
+
+def test_a_kept_buffer_serves_one_write_at_a_time(tmp_path: Path) -> None:
+    """Buffers are kept for later writes: one closed twice must not go to
+    two writes at once (their bytes would mix), and a reused one leaves
+    none of the earlier object's bytes in a later file."""
+    fds = [os.open(tmp_path / name, os.O_RDWR | os.O_CREAT, 0o600) for name in "abc"]
+    try:
+        first = direct_writes.start(fds[0])
+        assert first is not None
+        first.write(os.urandom(BUFFER - 1))
+        first.finish()
+        first.close()
+        bodies = [os.urandom(3 * ALIGN + 5), os.urandom(2 * ALIGN + 9)]
+        writes = [direct_writes.start(fd) for fd in fds[1:]]
+        for start, end in ((0, 1000), (1000, None)):  # interleaved, both held in buffers
+            for write, body in zip(writes, bodies):
+                assert write is not None
+                write.write(body[start:end])
+        for write in writes:
+            assert write is not None
+            write.finish()
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert [(tmp_path / name).read_bytes() for name in "bc"] == bodies
