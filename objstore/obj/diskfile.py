@@ -61,7 +61,7 @@ from typing import Any
 from objstore.common.crc import crc32
 from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
 from objstore.common.timestamp import Timestamp
-from objstore.obj import direct_writes, durable_names, hashes, layout
+from objstore.obj import direct_writes, durable_names, hashes, layout, young_dirs
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileError, DiskFileExpired,
     DiskFileNoSpace, DiskFileNotFound, DiskFileQuarantined,
@@ -364,19 +364,21 @@ class DiskFile:
 
     def _commit(self, fd: int, temp_path: str | None, final_name: str) -> None:
         """Steps 3 to 7 of the module docstring."""
-        with _full_device_is_507():
+        with _full_device_is_507(), young_dirs.claimed() as made:
             # where a file's own fsync makes its new name durable too
             # (durable_names), the one after the link makes all of it so
             one_fsync = temp_path is None and \
                 durable_names.fsync_names_new_files(self.device_path)
             if not one_fsync:
                 _fsync(fd)  # no name may ever lead to less than the whole file
-            created, fresh = self._name_in_place(fd, temp_path, final_name, not one_fsync)
+            fresh = self._name_in_place(fd, temp_path, final_name, not one_fsync, made)
             if fresh and one_fsync:
                 self._fsync_named(fd, final_name)  # the bytes, the name, new directories
             else:
-                for directory in (self.hash_dir, *map(os.path.dirname, reversed(created))):
+                for directory in (self.hash_dir, *map(os.path.dirname, reversed(made.dirs))):
                     _fsync_dir(directory)
+            for directory in young_dirs.others_young(self.hash_dir, self.device_path, made):
+                _fsync_dir(os.path.dirname(directory))  # its maker may not have yet
         if not self._seen_empty:
             # A write that raced ours into an empty directory may leave an
             # obsolete file; the suffix's next rehash removes it.
@@ -396,21 +398,20 @@ class DiskFile:
                 pass
             raise
 
-    def _name_in_place(self, fd: int, temp_path: str | None, final_name: str, synced: bool
-                       ) -> tuple[list[str], bool]:
-        """Steps 4 and 5: the directories made, and whether the name is a
-        new entry (nothing of that name replaced; ``synced``: the file is
-        fsynced already, else it is before it replaces one). A rehash
-        removes empty hash directories, maybe one just made here before
-        the file is in it: then make it again."""
-        created: list[str] = []
+    def _name_in_place(self, fd: int, temp_path: str | None, final_name: str, synced: bool,
+                       made: young_dirs.Made) -> bool:
+        """Steps 4 and 5 (the directories made go to ``made``): whether the
+        name is a new entry (nothing of that name replaced; ``synced``: the
+        file is fsynced already, else it is before it replaces one). A
+        rehash removes empty hash directories, maybe one just made here
+        before the file is in it: then make it again."""
         failures = 0
         while True:
-            created += _make_dirs(self.hash_dir)
+            _make_dirs(self.hash_dir, made)
             try:
                 dir_fd = os.open(self.hash_dir, os.O_RDONLY | os.O_DIRECTORY)
                 try:
-                    return created, _name(fd, temp_path, dir_fd, final_name, synced)
+                    return _name(fd, temp_path, dir_fd, final_name, synced)
                 finally:
                     os.close(dir_fd)
             except FileNotFoundError:
@@ -480,14 +481,14 @@ def _discard(temp_path: str | None) -> None:
         os.unlink(temp_path)
 
 
-def _make_dirs(path: str) -> list[str]:
-    """Create ``path`` and missing parents; return those created, outermost
-    first. Tries the deepest first: its parents usually exist, and then
-    one mkdir is all it takes."""
+def _make_dirs(path: str, made: young_dirs.Made) -> None:
+    """Create ``path`` and missing parents (those made go to ``made``).
+    Tries the deepest first: its parents usually exist, and then one
+    mkdir is all it takes."""
     missing = []
     while True:
         try:
-            os.mkdir(path)
+            _mkdir(path, made)
         except FileNotFoundError:
             parent = os.path.dirname(path)
             if parent == path:
@@ -495,18 +496,23 @@ def _make_dirs(path: str) -> list[str]:
             missing.append(path)
             path = parent
             continue
-        except FileExistsError:
-            created = []  # or another request made it; its creator fsyncs its entry
-        else:
-            created = [path]
         break
     for directory in reversed(missing):
-        try:
-            os.mkdir(directory)
-            created.append(directory)
-        except FileExistsError:
-            pass
-    return created
+        _mkdir(directory, made)
+
+
+def _mkdir(path: str, made: young_dirs.Made) -> None:
+    """Make ``path`` unless it exists (made by another write: young_dirs)."""
+    made.claim(path)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        made.drop(path)
+    except BaseException:
+        made.drop(path)
+        raise
+    else:
+        made.keep(path)
 
 
 class DiskFileWriter:

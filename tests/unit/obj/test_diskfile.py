@@ -13,7 +13,7 @@ import pytest
 
 from objstore.common.timestamp import Timestamp
 from objstore.obj import diskfile as diskfile_module
-from objstore.obj import durable_names, hashes
+from objstore.obj import durable_names, hashes, young_dirs
 from objstore.obj.diskfile import DiskFile, DiskFileManager
 from objstore.obj.exceptions import (
     DiskFileBadRequest, DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileExpired,
@@ -164,6 +164,32 @@ def test_where_the_files_fsync_names_it_a_new_object_takes_one(
     assert synced_names == [(False, 1)] * 2
     with pytest.raises(DiskFileDeleted):
         manager.get("sda", 7, "a", "c", "o").open()
+
+
+def test_a_directory_another_write_made_and_has_not_made_durable_is_made_so_here(
+        manager: DiskFileManager, devices: Path, monkeypatch: pytest.MonkeyPatch,
+        names_by_file: Callable[[bool], None]) -> None:
+    """A write that finishes first, in directories another write has made
+    but not yet fsynced (its fsync still running), makes their entries
+    durable itself: its own fsync covers only what it made."""
+    names_by_file(True)
+    paths = record_fsyncs(monkeypatch, lambda fd: os.readlink(f"/proc/self/fd/{fd}"))
+    df = manager.get("sda", 7, "a", "c", "o")
+    suffix_dir = os.path.dirname(df.hash_dir)
+    part_dir = os.path.dirname(suffix_dir)
+    objects_dir = os.path.dirname(part_dir)
+    with young_dirs.claimed() as other:  # the other write, between its mkdirs and its fsync
+        for directory in (objects_dir, part_dir, suffix_dir):
+            other.claim(directory)
+            os.mkdir(directory)
+            other.keep(directory)
+        put(df, b"hello", 1000)
+        # one fsync for the file, its name and the hash dir it made; then
+        # the entries of the other write's directories, each in its parent
+        assert paths[1:] == [part_dir, objects_dir, str(devices / "sda")]
+    paths.clear()
+    put(manager.get("sda", 7, "a", "c", "o2"), b"later", 1000)
+    assert len(paths) == 1  # that write is over: nothing young on the way
 
 
 def test_a_failed_fsync_takes_the_new_name_back(
@@ -515,12 +541,11 @@ def test_a_hash_dir_a_rehash_removes_before_the_file_is_in_is_made_again(
     real = diskfile_module._make_dirs
     calls = []
 
-    def raced(path: str) -> list[str]:
-        created = real(path)
+    def raced(path: str, made: young_dirs.Made) -> None:
+        real(path, made)
         calls.append(path)
         if len(calls) == 1:
             os.rmdir(path)  # what a concurrent rehash does to an empty hash dir
-        return created
 
     monkeypatch.setattr(diskfile_module, "_make_dirs", raced)
     put(df, b"still here", 1000)
