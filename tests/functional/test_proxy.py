@@ -4,7 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,13 +161,13 @@ def test_a_big_put_is_hashed_once_and_every_replica_keeps_its_md5(cluster: Clust
     """Bodies of a megabyte and more carry the proxy's MD5 to the object
     servers (put_footer.py): the ETag check and the stored ETags must be
     what they were when each replica hashed the body itself."""
-    from objstore.common.metadata import read_metadata
-
     auth, url = token(cluster)
     path = "/" + url.split("/", 3)[3]
     headers = {"X-Auth-Token": auth}
     assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
-    body = os.urandom(3 * 1024 * 1024 + 1)  # a partial last crc32 chunk too
+    # several of the proxy's pieces (each hashed beside its sends), the last
+    # one partial, and a partial last crc32 chunk too
+    body = os.urandom(9 * 1024 * 1024 + 1)
     md5 = hashlib.md5(body).hexdigest()
     status, got, _ = raw(cluster, "PUT", f"{path}/c/big", body, {**headers, "ETag": md5})
     assert (status, got["ETag"]) == (201, md5)
@@ -174,13 +177,44 @@ def test_a_big_put_is_hashed_once_and_every_replica_keeps_its_md5(cluster: Clust
     status, got, stored = raw(cluster, "GET", f"{path}/c/big", headers=headers)
     assert (status, got["ETag"], stored == body) == (200, md5, True)
     name = "/" + path.split("/")[2] + "/c/big"
-    found = []
-    for data in (cluster.root / "srv").glob("object*/sda/objects/*/*/*/*.data"):
-        fd = os.open(data, os.O_RDONLY)
-        try:
-            metadata = read_metadata(fd)
-        finally:
-            os.close(fd)
-        if metadata["name"] == name:
-            found.append((metadata["ETag"], int(metadata["Content-Length"])))
+    found = [(metadata["ETag"], int(metadata["Content-Length"]))
+             for metadata in map(stored_metadata, (cluster.root / "srv").glob(
+                 "object*/sda/objects/*/*/*/*.data")) if metadata["name"] == name]
     assert found == [(md5, len(body))] * 3
+
+
+def test_a_big_put_the_client_cuts_short_leaves_nothing(cluster: Cluster) -> None:
+    """A client that hangs up in the middle of a big body, while the
+    proxy hashes one piece and sends it on: no object anywhere, and the
+    proxy goes on serving."""
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/cut", headers=headers)[0] == 201
+    with socket.create_connection(("127.0.0.1", cluster.ports["proxy"]), timeout=30) as sock:
+        sock.sendall(f"PUT {path}/cut/o HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {auth}\r\n"
+                     f"Content-Length: {12 * 1024 * 1024}\r\n\r\n".encode())
+        sock.sendall(os.urandom(6 * 1024 * 1024 + 5))
+    proxy_log, deadline = cluster.root / "log" / "proxy.log", time.monotonic() + 20
+    while f"PUT {path}/cut/o " not in proxy_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the proxy has given up on the request
+    line = next(line for line in proxy_log.read_text().splitlines()
+                if f"PUT {path}/cut/o " in line)
+    assert " 499 " in line
+    assert raw(cluster, "HEAD", f"{path}/cut/o", headers=headers)[0] == 404
+    name = f"/{path.split('/')[2]}/cut/o"
+    assert all(stored_metadata(data)["name"] != name
+               for data in cluster.root.glob("srv/object*/sda/objects/*/*/*/*.data"))
+    body = os.urandom(5 * 1024 * 1024)
+    assert raw(cluster, "PUT", f"{path}/cut/o", body, headers)[0] == 201
+    assert raw(cluster, "GET", f"{path}/cut/o", headers=headers)[2] == body
+
+
+def stored_metadata(data: Path) -> dict[str, Any]:
+    from objstore.common.metadata import read_metadata
+
+    fd = os.open(data, os.O_RDONLY)
+    try:
+        return read_metadata(fd)
+    finally:
+        os.close(fd)
