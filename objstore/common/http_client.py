@@ -182,7 +182,7 @@ class _Wire:
             self.sock.settimeout(timeout)
             self.timeout = timeout
 
-    def sendall(self, data: bytes, timeout: float, doing: str) -> None:
+    def sendall(self, data: bytes | memoryview, timeout: float, doing: str) -> None:
         self._set_timeout(timeout)
         try:
             self.sock.sendall(data)
@@ -589,9 +589,11 @@ class BackendConnection:
                 self._early = head
                 return head.status
 
-    def send(self, chunk: bytes) -> None:
+    def send(self, chunk: bytes | memoryview) -> None:
         """Send part of the body (as one chunk when chunked). Bounded by
-        read_timeout; WriteTimeout when the peer takes nothing."""
+        read_timeout; WriteTimeout when the peer takes nothing. A
+        memoryview is sent as it is, not copied: the caller keeps its
+        bytes unchanged until this returns."""
         if not chunk:
             return
         if self._early is not None or self._answered:
@@ -603,7 +605,7 @@ class BackendConnection:
                 raise ValueError(f"{self.where}: {len(chunk)} bytes is more than the "
                                  f"{self._body_left} left of body_length")
             self._body_left -= len(chunk)
-            data = bytes(chunk)
+            data = chunk if isinstance(chunk, memoryview) else bytes(chunk)
         else:
             data = b"%x\r\n%s\r\n" % (len(chunk), chunk)
         self._body_sent = True

@@ -28,6 +28,18 @@ class BodyError(ValueError):
     """A chunked body that does not parse, or ends mid-chunk."""
 
 
+def read_into(source: Any, buffer: Any) -> int:
+    """``source.readinto(buffer)`` where a body (or a filter's wrapper
+    of one) has it; else a ``read`` copied into ``buffer``."""
+    readinto = getattr(source, "readinto", None)
+    if readinto is not None:
+        return readinto(buffer)  # type: ignore[no-any-return]
+    with memoryview(buffer) as view:
+        data = source.read(len(view))
+        view[:len(data)] = data
+    return len(data)
+
+
 class RequestBody:
     def __init__(self, rfile: Any, length: int, chunked: bool,
                  send: Callable[[bytes], Any], expects_continue: bool) -> None:

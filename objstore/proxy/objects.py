@@ -24,6 +24,7 @@ from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response, header_fields, read_body
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
 from objstore.common.named_nodes import node_headers
+from objstore.common.request_body import read_into
 from objstore.common.timestamp import Timestamp
 from objstore.obj import expiring, put_footer
 from objstore.obj.integrity import ChecksumWriter
@@ -48,6 +49,11 @@ FORWARDED_ON_READ = ("range", "if-match", "if-none-match", "if-modified-since",
 # through the hub's loop (and 16 hashings handed to a thread) instead of
 # 64, 10 ms less proxy CPU (2 and 8 MiB do worse).
 CHUNK = 4 << 20
+# ...but a piece goes on once it has waited this long for a slow client:
+# the object servers must hear from us well within their client_timeout
+# (a full 4 MiB from a client at 60 KB/s would take over a minute).
+PIECE_WAIT = 1.0
+READ_STEP = 1 << 20  # a piece's reads, the wait checked between them
 # a PUT body up to this size is read whole before any replica is asked
 SMALL_BODY = 65536
 # environ key: the sysmeta of the object a GET or HEAD answered with (show_sysmeta)
@@ -248,21 +254,25 @@ class ObjectController(Controller):
         A piece is hashed (MD5, 70 ms of CPU in a 64 MiB body) in a disk
         thread while the hub sends it: the two share no state, and
         hashlib lets go of the GIL, so the proxy uses a second core
-        (64 MiB PUT at c2 +10%)."""
+        (64 MiB PUT at c2 +10%). Pieces are read into one buffer, reused
+        once the last piece is hashed and sent."""
         source = request.environ["wsgi.input"]
         sums = ChecksumWriter() if footed else None
+        buffer = memoryview(bytearray(CHUNK if length is None else min(CHUNK, length)))
         received = 0
         while length is None or received < length:
+            want = len(buffer) if length is None else min(len(buffer), length - received)
             try:
-                chunk = source.read(CHUNK if length is None else min(CHUNK, length - received))
+                got = read_piece(source, buffer[:want], PIECE_WAIT)
             except (OSError, ValueError):
                 raise HTTPError(499, "client disconnected while sending the body") from None
-            if not chunk:
+            if not got:
                 break
-            received += len(chunk)
+            received += got
+            piece = buffer[:got]
             hashing = None if sums is None else concurrency.spawn(
-                concurrency.run_blocking, sums.update, chunk)
-            conns = self._send_to_all(conns, chunk, replicas)
+                concurrency.run_blocking, sums.update, piece)
+            conns = self._send_to_all(conns, piece, replicas)
             if hashing is not None:
                 hashing.wait()
         if length is not None and received < length:
@@ -276,8 +286,9 @@ class ObjectController(Controller):
             conns = self._send_to_all(conns, footer, replicas)
         return conns
 
-    def _send_to_all(self, conns: list[tuple[Device, BackendConnection]], data: bytes,
-                     replicas: int) -> list[tuple[Device, BackendConnection]]:
+    def _send_to_all(self, conns: list[tuple[Device, BackendConnection]],
+                     data: bytes | memoryview, replicas: int
+                     ) -> list[tuple[Device, BackendConnection]]:
         """The connections still alive after ``data`` went to each."""
         alive = []
         for node, conn in conns:
@@ -454,6 +465,23 @@ class ObjectController(Controller):
                     (_, conn, backend), nodes = found
         finally:
             conn.close()
+
+
+def read_piece(source: Any, buffer: memoryview, wait: float,
+               clock: Callable[[], float] = time.monotonic) -> int:
+    """Fill ``buffer`` from the request body ``source``, READ_STEP bytes
+    a read, but stop at the first read that ends ``wait`` seconds or more
+    after the first began (with something read): how many bytes came.
+    Fewer than asked without the wait over: the body ended."""
+    began, got = clock(), 0
+    while got < len(buffer):
+        step = min(READ_STEP, len(buffer) - got)
+        with buffer[got:got + step] as target:
+            count = read_into(source, target)
+        got += count
+        if count < step or clock() - began >= wait:
+            break
+    return got
 
 
 def _created(headers: Mapping[str, str], etag: str | None) -> Response:

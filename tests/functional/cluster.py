@@ -60,8 +60,10 @@ def command(name: str) -> list[str]:
 
 
 class Cluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, object_conf: str = "") -> None:
+        """``object_conf``: more lines for the object servers' section."""
         self.root = root
+        self.object_conf = object_conf
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.commands: dict[str, tuple[str, Path]] = {}
         self.ports: dict[str, int] = {}
@@ -99,7 +101,7 @@ class Cluster:
         for device in devices:
             (srv / device).mkdir(parents=True, exist_ok=True)
         extra = (f"ring_dir = {self.root / 'rings'}\naccount_update_interval = 0.2\n"
-                 if kind == "container" else "")
+                 if kind == "container" else self.object_conf if kind == "object" else "")
         conf = self.root / f"{name}.conf"
         conf.write_text(f"[app:{kind}-server]\nbind_port = {self.ports[name]}\nworkers = 1\n"
                         f"devices = {srv}\nmount_check = false\n"

@@ -210,6 +210,34 @@ def test_a_big_put_the_client_cuts_short_leaves_nothing(cluster: Cluster) -> Non
     assert raw(cluster, "GET", f"{path}/cut/o", headers=headers)[2] == body
 
 
+def test_a_slow_client_s_big_put_reaches_servers_that_will_not_wait_for_a_whole_piece(
+        tmp_path: Path) -> None:
+    """The proxy forwards a big body in 4 MiB pieces, but a piece goes on
+    after about a second of a slow client: object servers that give up
+    on 2.5 s of silence (client_timeout) still get the whole body."""
+    cluster = Cluster(tmp_path, object_conf="client_timeout = 2.5\n")
+    cluster.start()
+    try:
+        auth, url = token(cluster)
+        path = "/" + url.split("/", 3)[3]
+        headers = {"X-Auth-Token": auth}
+        assert raw(cluster, "PUT", f"{path}/slow", headers=headers)[0] == 201
+        body = os.urandom(5 * 1024 * 1024)  # 4 MiB of it take ~3.3 s below
+        with socket.create_connection(("127.0.0.1", cluster.ports["proxy"]),
+                                      timeout=60) as sock:
+            sock.sendall(f"PUT {path}/slow/o HTTP/1.1\r\nHost: x\r\n"
+                         f"X-Auth-Token: {auth}\r\nContent-Length: {len(body)}\r\n"
+                         f"ETag: {hashlib.md5(body).hexdigest()}\r\n\r\n".encode())
+            for start in range(0, len(body), 64 * 1024):  # ~1.25 MB/s
+                sock.sendall(body[start:start + 64 * 1024])
+                time.sleep(0.05)
+            answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+        assert raw(cluster, "GET", f"{path}/slow/o", headers=headers)[2] == body
+    finally:
+        cluster.stop()
+
+
 def stored_metadata(data: Path) -> dict[str, Any]:
     from objstore.common.metadata import read_metadata
 

@@ -55,6 +55,7 @@ from typing import Any
 from objstore.common.access_log import CountedBody, outcome, quote_field, quoted_path
 from objstore.common.config import ConfigError, build, option
 from objstore.common.logs import InfoLines, get_logger
+from objstore.common.request_body import read_into
 from objstore.proxy.middleware.catch_errors import TRANS_ID
 from objstore.proxy.pipeline import split_options
 from objstore.common.http import WSGIApp
@@ -112,6 +113,11 @@ class CountingInput:
 
     def read(self, *args: Any) -> bytes:
         return self._count(self.raw.read(*args))
+
+    def readinto(self, buffer: Any) -> int:
+        count = read_into(self.raw, buffer)
+        self.received += count
+        return count
 
     def readline(self, *args: Any) -> bytes:
         return self._count(self.raw.readline(*args))
