@@ -35,13 +35,13 @@ fsynced, written through the page cache and again with O_DIRECT (see
 round's objstore 64 MiB PUTs, both clusters stopped: this disk's
 bandwidth swings 2x between probes a minute apart, so the 64 MiB PUT
 target is judged against the disk of the same minutes (the mean of the
-better probe of each round against the mean of the rounds). Then ``bench/load.py`` runs put, get
-and head against each cluster in turn for 4 KiB x 1000 (16
-connections), 1 MiB x 200 (8) and 64 MiB x 12 (2), with the servers'
-PIDs for CPU ms per request by kind, round after round; then the delete
-phase of each of those loads, in the same order (no PUT follows a
-DELETE: see DELETES_LAST). While one cluster is measured the other is
-stopped (SIGSTOP; see ``alone``).
+better probe of each round against the mean of the rounds). Then
+``bench/load.py`` runs put, get and head against each cluster in turn
+for 4 KiB x 1000 (16 connections), 1 MiB x 200 (8) and 64 MiB x 12 (2),
+with the servers' PIDs for CPU ms per request by kind, round after
+round; then the delete phase of each of those loads, in the same order
+(no PUT follows a DELETE: see DELETES_LAST). While one cluster is
+measured the other is stopped (SIGSTOP; see ``alone``).
 
 ``--profile`` adds a 4 KiB PUT and GET against objstore under py-spy (from
 ``--py-spy``, e.g. a throwaway venv) on the proxy, one object, one

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 from objstore.aio import processes
 from objstore.aio.files import configured_servers
-from objstore.aio.layout import HIGHEST_OFFSET, IMAGE_OFFSET, STORAGE_OFFSET, DataDir, Server
+from objstore.aio.layout import DataDir, Server
 from objstore.common.metadata import read_metadata
 from objstore.common.policies import load_cluster_config
 from objstore.obj import layout
@@ -36,24 +35,11 @@ from ring.devices import Device
 from ring.hashing import PathHasher
 from ring.ring import Ring
 from tests.functional.exchange import exchange
+from tests.functional.test_aio import base_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "AUTH_test"
 NODES = (1, 2, 3, 4)
-
-
-def free_base_port() -> int:
-    """A proxy port whose cluster's ports (storage servers, image server)
-    are all free, below the kernel's ephemeral range: a port chosen from
-    that range can be taken by any outgoing connection before the
-    server binds it."""
-    for _ in range(200):
-        port = random.randrange(10000, 32768 - IMAGE_OFFSET - 1)
-        wanted = [port, *range(port + STORAGE_OFFSET, port + HIGHEST_OFFSET + 1),
-                  port + IMAGE_OFFSET]
-        if not any(processes.port_in_use(p) for p in wanted):
-            return port
-    raise RuntimeError("no free block of ports for a probe cluster")
 
 
 class Replica:
@@ -91,7 +77,7 @@ class Replica:
 class ProbeCluster:
     def __init__(self, root: Path) -> None:
         self.data = DataDir(root / "aio")
-        self.port = free_base_port()
+        self.port = base_port()
         self.restarted: list[subprocess.Popen[bytes]] = []
         self.token = ""
 
