@@ -139,6 +139,26 @@ class Cluster:
                 except ProcessLookupError:
                     pass
 
+    def schedule_batch(self) -> int:
+        """Put every thread of every process of the cluster under Linux's
+        SCHED_BATCH (as objstore's workers put themselves, see
+        objstore/common/scheduling.py); threads started later inherit
+        it. Returns how many threads were moved."""
+        moved = 0
+        for _, pid in self.pids:
+            for each in (pid, *children_of(pid)):
+                try:
+                    threads = os.listdir(f"/proc/{each}/task")
+                except OSError:
+                    continue
+                for thread in threads:
+                    try:
+                        os.sched_setscheduler(int(thread), os.SCHED_BATCH, os.sched_param(0))
+                        moved += 1
+                    except OSError:
+                        pass
+        return moved
+
     def workers(self, kind: str) -> list[int]:
         """The serving child (or, with none, the process) of each server
         of ``kind``."""

@@ -43,6 +43,11 @@ round; then the delete phase of each of those loads, in the same order
 (no PUT follows a DELETE: see DELETES_LAST). While one cluster is
 measured the other is stopped (SIGSTOP; see ``alone``).
 
+objstore's workers put their threads under Linux's SCHED_BATCH (their
+``scheduling`` option, default batch); Swift runs as shipped.
+``--swift-scheduling batch`` puts Swift's threads under it too, to see
+how much of the difference the policy alone makes.
+
 ``--profile`` adds a 4 KiB PUT and GET against objstore under py-spy (from
 ``--py-spy``, e.g. a throwaway venv) on the proxy, one object, one
 container and one account server, and the per-thread CPU split from
@@ -474,6 +479,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--fresh-fs", action="store_true",
                         help="run on a filesystem made for the run (see bench/scratch_fs.py)")
+    parser.add_argument("--swift-scheduling", choices=("normal", "batch"), default="normal",
+                        help="normal: Swift as shipped (the default); batch: its threads "
+                        "under SCHED_BATCH too, as objstore's workers put themselves")
     parser.add_argument("--objstore-only", action="store_true",
                         help="run objstore alone (quick checks while tuning; no comparison)")
     return parser.parse_args()
@@ -515,6 +523,12 @@ def main() -> int:
             raw.write(json.dumps({"disk": disk, "machine": report[0]}) + "\n")
         clusters = [objstore.start(),
                     *([swift.start()] if args.loads and not args.objstore_only else [])]
+        if args.swift_scheduling == "batch" and len(clusters) > 1:
+            say(f"Swift: {clusters[1].schedule_batch()} threads under SCHED_BATCH")
+        swift_policy = ("batch (--swift-scheduling batch)" if args.swift_scheduling == "batch"
+                        else "normal, as shipped")
+        report.insert(2, f"Scheduling: objstore's workers batch (their default); "
+                      f"Swift {swift_policy}")
         for cluster in clusters:  # the account, imports, first connections
             run_load(cluster, "4K", 64, 4, phases=WRITE_AND_READ, label="warmup")
         runs = [(round_, size, count, concurrency, cluster)

@@ -21,6 +21,8 @@
   workers carry on. The listening address cannot change on reload.
 * A worker that dies is replaced (at most once a second per slot).
 * ``workers = 0`` serves in the parent process itself (for debugging).
+* ``scheduling``: each worker puts itself under Linux's batch scheduling
+  unless told ``normal`` (see scheduling.py for why).
 """
 from __future__ import annotations
 
@@ -34,11 +36,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from objstore.common import scheduling
 from objstore.common.access_log import AccessLog
 from objstore.common.config import ConfigError, ConfigFile, option
 from objstore.common.http import WSGIApp
 from objstore.common.logs import LEVELS, get_logger
 from objstore.common.policies import ClusterConfig, load_cluster_config
+from objstore.common.scheduling import POLICIES
 from ring.hashing import set_hash_path_secret
 
 C = TypeVar("C", bound="ServerConfig")
@@ -71,6 +75,9 @@ class ServerConfig:
         30.0, "seconds a stopping worker may take to finish its requests", minimum=0)
     log_level: str = option("INFO", "least severe log level written", choices=LEVELS)
     log_file: str = option("", "file to append logs to; empty for standard error")
+    scheduling: str = option("batch", "Linux scheduling policy of the workers' threads: batch "
+                             "(a thread that wakes waits for the running one; less CPU under "
+                             "load) or normal", choices=POLICIES)
 
 
 def run_wsgi_server(name: str, conf_path: str, section: str, schema: type[C],
@@ -140,6 +147,7 @@ def _serve(sock: socket.socket, conf: ServerConfig, make_app: AppMaker,
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN if parent else stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN if parent else stop)
+    scheduling.apply(conf.scheduling, logger)  # before any thread: they inherit it
     from objstore.common import concurrency  # eventlet only in workers
 
     concurrency.patch_process()

@@ -7,7 +7,8 @@ GET /pid -> the worker's pid; /greet -> the configured greeting;
 /environ -> the request as the app saw it (JSON: method, path, query,
 the HTTP_* and CONTENT_* keys, and the body read); /stream?pieces=N -> N
 pieces without a Content-Length; /raise -> the app raises; /ignore ->
-answers without reading the body.
+answers without reading the body; /sched -> the scheduling policy numbers
+of the worker's main thread and of a disk thread (JSON: main, disk).
 """
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def make_app(conf: EchoConfig, logger: logging.Logger) -> Callable[..., Iterable
             return (b"piece %d;" % n for n in range(int(query.get("pieces", ["3"])[0])))
         if path == "/environ":
             body = json.dumps(_seen(environ)).encode()
+        elif path == "/sched":
+            body = json.dumps({"main": os.sched_getscheduler(0), "disk": concurrency.run_blocking(
+                os.sched_getscheduler, 0)}).encode()
         else:
             body = {"/pid": str(os.getpid()), "/greet": conf.greeting}.get(path, "ok").encode()
         start_response("200 OK", [("Content-Length", str(len(body))),

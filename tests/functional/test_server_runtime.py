@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -166,3 +167,17 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
                            "Address already in use")
         finally:
             echo.stop()
+
+
+def test_workers_run_under_batch_scheduling_unless_told_normal(server: EchoServer) -> None:
+    policies = json.loads(get(server.port, "/sched")[1])
+    assert policies == {"main": os.SCHED_BATCH, "disk": os.SCHED_BATCH}
+    # the supervisor keeps the policy it was started with (this test's)
+    assert os.sched_getscheduler(server.proc.pid) == os.sched_getscheduler(0)
+    old_workers = wait_until(lambda: children(server.proc.pid) if len(
+        children(server.proc.pid)) == 2 else None)
+    server.write_conf(2, "scheduling = normal\n")
+    server.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: not children(server.proc.pid) & old_workers)
+    policies = json.loads(get(server.port, "/sched")[1])
+    assert policies == {"main": os.SCHED_OTHER, "disk": os.SCHED_OTHER}
