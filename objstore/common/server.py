@@ -42,7 +42,6 @@ from objstore.common.config import ConfigError, ConfigFile, option
 from objstore.common.http import WSGIApp
 from objstore.common.logs import LEVELS, get_logger
 from objstore.common.policies import ClusterConfig, load_cluster_config
-from objstore.common.scheduling import POLICIES
 from ring.hashing import set_hash_path_secret
 
 C = TypeVar("C", bound="ServerConfig")
@@ -77,7 +76,7 @@ class ServerConfig:
     log_file: str = option("", "file to append logs to; empty for standard error")
     scheduling: str = option("batch", "Linux scheduling policy of the workers' threads: batch "
                              "(a thread that wakes waits for the running one; less CPU under "
-                             "load) or normal", choices=POLICIES)
+                             "load) or normal", choices=scheduling.POLICIES)
 
 
 def run_wsgi_server(name: str, conf_path: str, section: str, schema: type[C],

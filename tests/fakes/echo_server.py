@@ -48,8 +48,8 @@ def make_app(conf: EchoConfig, logger: logging.Logger) -> Callable[..., Iterable
         if path == "/environ":
             body = json.dumps(_seen(environ)).encode()
         elif path == "/sched":
-            body = json.dumps({"main": os.sched_getscheduler(0), "disk": concurrency.run_blocking(
-                os.sched_getscheduler, 0)}).encode()
+            disk = concurrency.run_blocking(os.sched_getscheduler, 0)
+            body = json.dumps({"main": os.sched_getscheduler(0), "disk": disk}).encode()
         else:
             body = {"/pid": str(os.getpid()), "/greet": conf.greeting}.get(path, "ok").encode()
         start_response("200 OK", [("Content-Length", str(len(body))),

@@ -36,7 +36,7 @@ def test_batch_is_set_and_inherited() -> None:
     assert policies_in_a_thread("batch") == (os.SCHED_BATCH, os.SCHED_BATCH)
 
 
-def test_normal_is_the_default_policy() -> None:
+def test_normal_is_sched_other() -> None:
     assert policies_in_a_thread("normal") == (os.SCHED_OTHER, os.SCHED_OTHER)
 
 
