@@ -53,7 +53,6 @@ process; the ``flock`` still orders processes). Invariants:
 """
 from __future__ import annotations
 
-import _thread
 import contextlib
 import copy
 import fcntl
@@ -67,6 +66,7 @@ from typing import Any, Final
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
+from objstore.common import os_threads
 from objstore.common.db_files import fsync_directory
 
 MAGIC: Final = b"\xc1OSp"
@@ -75,17 +75,11 @@ _HEADER: Final = struct.Struct(">4sII")
 _LOCK_POLL: Final = 0.005  # seconds between attempts at a busy lock
 
 # Group commit blocks real OS threads (the disk thread pool's) on locks that
-# another OS thread releases. Eventlet's monkey patching swaps threading's
-# locks and time.sleep for green ones, which cannot wake a thread blocked in
-# another OS thread; these names keep the interpreter's own, bound when the
-# module is imported, which every server does before it patches
-# (objstore.common.server._serve). The real sleep also keeps a lock wait
-# from yielding to another green thread in the middle of a batch.
-_os_lock: Final = _thread.allocate_lock
-_os_sleep: Final = time.sleep
-if type(_os_lock()).__module__ != "_thread" or _os_sleep.__module__ != "time":
-    raise ImportError("objstore.common.db_pending was imported after eventlet patched "
-                      "threads; import it before concurrency.patch_process()")
+# another OS thread releases, so the locks and sleeps here are the
+# interpreter's own (os_threads); the real sleep also keeps a lock wait from
+# yielding to another green thread in the middle of a batch.
+_os_lock: Final = os_threads.allocate_lock
+_os_sleep: Final = os_threads.sleep
 
 
 class PendingLockTimeout(Exception):

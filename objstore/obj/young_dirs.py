@@ -20,20 +20,15 @@ own, and a race between two of them is not covered.
 """
 from __future__ import annotations
 
-import _thread
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Final
 
-# Disk threads (real OS threads) share the claims, so this must be the
-# interpreter's own lock, never a green one: bound when the module is
-# imported, which every server does before eventlet patches threads.
-_os_lock: Final = _thread.allocate_lock
-if type(_os_lock()).__module__ != "_thread":
-    raise ImportError("objstore.obj.young_dirs was imported after eventlet patched threads")
+from objstore.common import os_threads
 
-_lock = _os_lock()
+# Disk threads (real OS threads) share the claims: the interpreter's own
+# lock, never a green one (os_threads).
+_lock = os_threads.allocate_lock()
 _claims: dict[str, int] = {}
 
 
