@@ -364,7 +364,7 @@ class DiskFile:
 
     def _commit(self, fd: int, temp_path: str | None, final_name: str) -> None:
         """Steps 3 to 7 of the module docstring."""
-        with _full_device_is_507(), young_dirs.claimed() as made:
+        with _full_device_is_507(), young_dirs.making() as made:
             # where a file's own fsync makes its new name durable too
             # (durable_names), the one after the link makes all of it so
             one_fsync = temp_path is None and \
@@ -379,6 +379,7 @@ class DiskFile:
                     _fsync_dir(directory)
             for directory in young_dirs.others_young(self.hash_dir, self.device_path, made):
                 _fsync_dir(os.path.dirname(directory))  # its maker may not have yet
+                young_dirs.grown_up(directory)
         if not self._seen_empty:
             # A write that raced ours into an empty directory may leave an
             # obsolete file; the suffix's next rehash removes it.
@@ -488,7 +489,7 @@ def _make_dirs(path: str, made: young_dirs.Made) -> None:
     missing = []
     while True:
         try:
-            _mkdir(path, made)
+            young_dirs.make(path, made)
         except FileNotFoundError:
             parent = os.path.dirname(path)
             if parent == path:
@@ -498,21 +499,7 @@ def _make_dirs(path: str, made: young_dirs.Made) -> None:
             continue
         break
     for directory in reversed(missing):
-        _mkdir(directory, made)
-
-
-def _mkdir(path: str, made: young_dirs.Made) -> None:
-    """Make ``path`` unless it exists (made by another write: young_dirs)."""
-    made.claim(path)
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        made.drop(path)
-    except BaseException:
-        made.drop(path)
-        raise
-    else:
-        made.keep(path)
+        young_dirs.make(directory, made)
 
 
 class DiskFileWriter:

@@ -9,76 +9,89 @@ path is not on disk yet. On ext4 without a journal the window is real:
 the kernel walks a new file's new parents once, clearing a flag on each,
 so the second fsync stops where the first one is still writing.
 
-So a write claims each directory before it tries to make it, keeps the
-ones it made until its fsync has returned, and a write that finds another
-write's claim on its path fsyncs the parent of that directory itself.
-Concurrent writes into one just-made directory are rare outside a fresh
-cluster's first minutes, so the extra fsync is too.
+So a directory is made *young*: with the sticky bit (S_ISVTX) in its
+mode, which has no other effect here (every process of the store runs as
+one user), and its maker clears the bit once its fsync has returned. A
+write that finds a young directory on its path that it did not make
+fsyncs that directory's parent itself, then clears the bit. The mark is
+on the disk, so it covers every thread and every worker process of every
+server on the node, and a maker that died before clearing it costs the
+next write there one fsync, no more.
 
-Claims are per process: the workers of one server are processes of their
-own, and a race between two of them is not covered.
+The cost is a stat of each directory on a write's path that it did not
+make, and a chmod of each one it made.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 
-from objstore.common import os_threads
 
-# Disk threads (real OS threads) share the claims: the interpreter's own
-# lock, never a green one (os_threads).
-_lock = os_threads.allocate_lock()
-_claims: dict[str, int] = {}
+def _umask() -> int:
+    """The process's umask, without setting it (os.umask would, for every
+    thread at once)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+MODE = 0o777 & ~_umask()  # a durable directory's mode, as mkdir would give it
+YOUNG = MODE | stat.S_ISVTX
 
 
 class Made:
-    """The directories one write claimed and made (see ``claimed``)."""
+    """The directories one write made (see ``making``)."""
 
     def __init__(self) -> None:
         self.dirs: list[str] = []
 
-    def claim(self, path: str) -> None:
-        """Before trying to make ``path``."""
-        with _lock:
-            _claims[path] = _claims.get(path, 0) + 1
 
-    def keep(self, path: str) -> None:
-        """``path`` was made: its claim stays until the write is durable."""
-        self.dirs.append(path)
-
-    def drop(self, path: str) -> None:
-        """``path`` was not made here (it existed, or its parent did not)."""
-        _release(path)
+def make(path: str, made: Made) -> None:
+    """Make ``path``, young, unless it exists; FileNotFoundError when its
+    parent does not."""
+    try:
+        os.mkdir(path, YOUNG)
+    except FileExistsError:
+        return
+    made.dirs.append(path)
 
 
 @contextlib.contextmanager
-def claimed() -> Iterator[Made]:
-    """A write's claims, all given up when it is over (durable or failed)."""
+def making() -> Iterator[Made]:
+    """The directories a write makes, grown up once the block is done (the
+    write durable); left young if it fails, for a later write to finish."""
     made = Made()
-    try:
-        yield made
-    finally:
-        for path in made.dirs:
-            _release(path)
+    yield made
+    for path in made.dirs:
+        grown_up(path)
 
 
 def others_young(hash_dir: str, top: str, made: Made) -> list[str]:
-    """The directories below ``top`` down to ``hash_dir`` that another
-    write made and has not yet made durable."""
+    """The young directories below ``top`` down to ``hash_dir`` that this
+    write did not make, deepest first."""
     path, own, found = hash_dir, set(made.dirs), []
-    with _lock:
-        while path.startswith(top + os.sep):
-            if path in _claims and path not in own:
-                found.append(path)
-            path = os.path.dirname(path)
+    while path.startswith(top + os.sep):
+        if path not in own:
+            try:
+                if os.stat(path).st_mode & stat.S_ISVTX:
+                    found.append(path)
+            except FileNotFoundError:
+                pass  # removed meanwhile (an empty one): nothing of ours is in it
+        path = os.path.dirname(path)
     return found
 
 
-def _release(path: str) -> None:
-    with _lock:
-        left = _claims[path] - 1
-        if left:
-            _claims[path] = left
-        else:
-            del _claims[path]
+def grown_up(path: str) -> None:
+    """``path``'s entry is durable: clear its mark (not fsynced: a lost
+    clear costs one more fsync of its parent later)."""
+    try:
+        os.chmod(path, MODE)
+    except FileNotFoundError:
+        pass

@@ -5,6 +5,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from typing import Any
 from pathlib import Path
@@ -169,8 +170,8 @@ def test_where_the_files_fsync_names_it_a_new_object_takes_one(
 def test_a_directory_another_write_made_and_has_not_made_durable_is_made_so_here(
         manager: DiskFileManager, devices: Path, monkeypatch: pytest.MonkeyPatch,
         names_by_file: Callable[[bool], None]) -> None:
-    """A write that finishes first, in directories another write has made
-    but not yet fsynced (its fsync still running), makes their entries
+    """A write that finishes first, in directories another write (another
+    worker process, say) has made but not yet fsynced, makes their entries
     durable itself: its own fsync covers only what it made."""
     names_by_file(True)
     paths = record_fsyncs(monkeypatch, lambda fd: os.readlink(f"/proc/self/fd/{fd}"))
@@ -178,18 +179,29 @@ def test_a_directory_another_write_made_and_has_not_made_durable_is_made_so_here
     suffix_dir = os.path.dirname(df.hash_dir)
     part_dir = os.path.dirname(suffix_dir)
     objects_dir = os.path.dirname(part_dir)
-    with young_dirs.claimed() as other:  # the other write, between its mkdirs and its fsync
-        for directory in (objects_dir, part_dir, suffix_dir):
-            other.claim(directory)
-            os.mkdir(directory)
-            other.keep(directory)
-        put(df, b"hello", 1000)
-        # one fsync for the file, its name and the hash dir it made; then
-        # the entries of the other write's directories, each in its parent
-        assert paths[1:] == [part_dir, objects_dir, str(devices / "sda")]
+    for directory in (objects_dir, part_dir, suffix_dir):  # the other write's making
+        os.mkdir(directory, young_dirs.YOUNG)
+    put(df, b"hello", 1000)
+    # one fsync for the file, its name and the hash dir it made; then the
+    # entries of the other write's directories, each in its parent
+    assert paths[1:] == [part_dir, objects_dir, str(devices / "sda")]
+    assert all(os.stat(d).st_mode & stat.S_ISVTX == 0
+               for d in (objects_dir, part_dir, suffix_dir, df.hash_dir))
     paths.clear()
     put(manager.get("sda", 7, "a", "c", "o2"), b"later", 1000)
-    assert len(paths) == 1  # that write is over: nothing young on the way
+    assert len(paths) == 1  # nothing young on the way any more
+
+
+def test_a_write_leaves_nothing_young_behind(manager: DiskFileManager,
+                                             names_by_file: Callable[[bool], None]) -> None:
+    for one_fsync in (True, False):
+        names_by_file(one_fsync)
+        df = manager.get("sda", 9 if one_fsync else 10, "a", "c", "o")
+        put(df, b"hello", 1000)
+        path = df.hash_dir
+        while os.path.basename(path) != "sda":
+            assert os.stat(path).st_mode & stat.S_ISVTX == 0, path
+            path = os.path.dirname(path)
 
 
 def test_a_failed_fsync_takes_the_new_name_back(
