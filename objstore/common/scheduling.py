@@ -1,7 +1,8 @@
 """How Linux schedules a server's threads (the ``scheduling`` option).
 
 ``batch`` (the default) puts a worker under SCHED_BATCH before it starts
-any thread, so its disk threads inherit it. A batch thread that wakes
+any thread, so its disk threads inherit it; a daemon's pass, likewise,
+so that background work never preempts a server. A batch thread that wakes
 never preempts the thread running on its CPU; it waits for that one to
 block or use up its time slice. That suits servers whose threads wake
 many times a request for nothing urgent: a disk thread in one fsync

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Final
 
+from objstore.common import scheduling
 from objstore.common.config import ConfigError, option
 from objstore.common.logs import LEVELS
 from ring.ring import Ring
@@ -76,6 +77,9 @@ class DaemonConfig:
                                      "during a long pass", minimum=1)
     log_level: str = option("INFO", "least severe log level written", choices=LEVELS)
     log_file: str = option("", "file to append logs to; empty for standard error")
+    scheduling: str = option("batch", "Linux scheduling policy of a pass's threads: batch "
+                             "(a thread that wakes never preempts a server's) or normal",
+                             choices=scheduling.POLICIES)
 
 
 def load_ring(ring_dir: str, name: str) -> Ring:

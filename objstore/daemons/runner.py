@@ -21,6 +21,9 @@
   once. SIGHUP: the config is read again and used from each daemon's
   next pass on; a config that does not load is logged and the old one
   kept. (With ``--once``, SIGHUP stops the pass like SIGTERM.)
+* Each pass runs under the ``scheduling`` policy (batch by default, as
+  the servers' workers: objstore.common.scheduling), set in its thread
+  before it starts any other.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from objstore.common import scheduling
 from objstore.common.config import ConfigError, ConfigFile, build, parse_list
 from objstore.common.logs import get_logger
 from objstore.daemons.base import NODE_OPTIONS, Daemon, DaemonConfig, LocalDevice, load_ring
@@ -120,6 +124,8 @@ class Runner:
 
     def run_pass(self, daemon: Daemon) -> bool:
         """One pass of ``daemon``, recorded; True when it went through cleanly."""
+        # in the pass's own thread, before it starts any: they inherit it
+        scheduling.apply(daemon.conf.scheduling, self.logger)
         daemon.begin_pass()
         recon = ReconCache(daemon.conf.recon_cache_path, daemon.server_type)
         started = time.time()

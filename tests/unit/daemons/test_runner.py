@@ -36,6 +36,7 @@ class Toy(Daemon):
     config_schema = ToyConfig
     counters = ("files", "errors")
     seen: ClassVar[list[tuple[str, float]]] = []   # (device, interval) per device visited
+    policies: ClassVar[list[int]] = []             # the scheduling policy of each visit
     busy: ClassVar[list[int]] = []                 # devices being worked on, sampled
     lock = threading.Lock()
     working = 0
@@ -43,6 +44,7 @@ class Toy(Daemon):
     def process_device(self, device: LocalDevice) -> None:
         with Toy.lock:
             Toy.seen.append((device.name, self.conf.interval))
+            Toy.policies.append(os.sched_getscheduler(0))
             Toy.working += 1
             Toy.busy.append(Toy.working)
         try:
@@ -61,6 +63,7 @@ class Toy(Daemon):
 def clean_toy() -> Iterator[None]:
     Toy.seen.clear()
     Toy.busy.clear()
+    Toy.policies.clear()
     saved = {signum: signal.getsignal(signum)
              for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     yield
@@ -134,6 +137,17 @@ def test_once_works_on_the_local_devices_and_records_the_pass(node: Path) -> Non
     assert run_daemon(Toy, [conf, "--once", "--devices", "sdb,sdx"]) == 0
     assert [name for name, _ in Toy.seen[4:]] == ["sdb"]
     assert recon(node)["passes"] == 2 and recon(node)["totals"] == {"files": 5, "errors": 0}
+
+
+def test_a_pass_runs_batch_scheduled_unless_told_normal(node: Path) -> None:
+    before = os.sched_getscheduler(0)
+    write_conf(node, concurrency=2)  # devices in threads the pass starts
+    assert run_daemon(Toy, [str(node / "object-server.conf"), "--once"]) == 0
+    assert Toy.policies == [os.SCHED_BATCH] * 4
+    write_conf(node, concurrency=2, scheduling="normal")
+    assert run_daemon(Toy, [str(node / "object-server.conf"), "--once"]) == 0
+    assert Toy.policies[4:] == [os.SCHED_OTHER] * 4
+    assert os.sched_getscheduler(0) == before  # the runner's own thread: as it was
 
 
 def test_devices_are_worked_on_concurrency_at_a_time(node: Path) -> None:
