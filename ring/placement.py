@@ -25,7 +25,9 @@ How:
   children, down to devices. A run no longer than a layer holds each
   partition at most once, so every node holds ``floor`` or ``ceil`` of
   its target of each partition: balanced and dispersed at once, in time
-  linear in the number of slots.
+  linear in the number of slots. Then each partition's replicas are
+  rotated across the rows (``_mixed_rows``), so that no row is left to
+  the first nodes of every tier.
 * A later rebalance *gathers* the replicas that must move (invariant 4),
   then fills each hole top-down with the neediest child (quota minus
   assigned) that the partition's dispersion still allows.
@@ -104,8 +106,36 @@ def deal(plan: ReplicaPlan, lengths: list[int], part_power: int, rng: random.Ran
             else:
                 stack.append((kid, share, [len(share)]))
             start += plan.quota[kid]
-    return [flat[row << part_power:(row << part_power) + length]
-            for row, length in enumerate(lengths)]
+    return _mixed_rows([flat[row << part_power:(row << part_power) + length]
+                        for row, length in enumerate(lengths)], partitions)
+
+
+def _mixed_rows(table: Table, partitions: int) -> Table:
+    """The same devices for every partition, each replica row mixed from
+    all of them. Dealt layer by layer, row 0 falls to the first nodes of
+    every tier (on 12 devices in 3 zones, 4 devices held all of replica
+    0), so whatever goes by replica index (the first node a reader asks,
+    which container replica an object server tells, an EC fragment's
+    index) would crowd onto a few devices. Partition p's replicas are
+    rotated by p mod the number of rows that hold it instead: the deal's
+    order is random, so each row gets an even share of every device."""
+    mixed = [array.array("H", row) for row in table]
+    shortest = min(map(len, table))
+    _rotate(mixed, table, list(range(len(table))), 0, shortest)
+    full = [number for number, row in enumerate(table) if len(row) == partitions]
+    _rotate(mixed, table, full, shortest, partitions)
+    return mixed
+
+
+def _rotate(mixed: Table, table: Table, rows: list[int], start: int, stop: int) -> None:
+    """For partitions [start, stop), which all ``rows`` hold: row i of
+    ``mixed`` takes row (i + p mod n) of ``table``, n rows."""
+    count = len(rows)
+    for shift in range(1, count):
+        first = start + (shift - start) % count  # the first p >= start with p mod n == shift
+        for number, row in enumerate(rows):
+            source = rows[(number + shift) % count]
+            mixed[row][first:stop:count] = table[source][first:stop:count]
 
 
 # Below the root, runs of this many slots keep their order when a node

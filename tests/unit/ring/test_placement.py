@@ -1,6 +1,8 @@
 """The placement invariants of ring/placement.py, observed on real rebalances."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from ring.builder import RingBuilder
@@ -167,6 +169,29 @@ def test_partners_of_a_device_spread_over_the_cluster() -> None:
     partners = {d for devs in replicas_of(builder) if 0 in devs for d in devs if d != 0}
     others_outside_zone = [d for d in builder.live_devs() if d.zone != builder.dev(0).zone]
     assert len(partners) == len(others_outside_zone)
+
+
+@pytest.mark.parametrize("replicas, layout", [(3, grid(1, 3, 2, 2)), (3, grid(1, 4, 1, 1)),
+                                               (2.5, grid(1, 5, 1, 1))])
+def test_every_replica_row_spreads_over_every_device(replicas: float, layout: list) -> None:
+    """Replica 0 (the first node asked, an EC fragment's index) is not
+    crowded onto a few devices: each row holds every device's fair share
+    of that row, give or take the deal's randomness."""
+    builder = make_builder(part_power=12, replicas=replicas, layout=layout)
+    builder.rebalance(seed=5)
+    assert builder.table is not None
+    devices = len(builder.live_devs())
+    # with a fractional row, devices holding its partitions hold fewer of
+    # the others: the full rows are less even
+    tolerance = 0.2 if replicas == int(replicas) else 0.35
+    for row in builder.table:
+        counts = Counter(row)
+        if len(row) < builder.partitions:  # the fractional row
+            assert len(counts) >= 3
+            continue
+        fair = len(row) / devices
+        assert len(counts) == devices
+        assert max(abs(count - fair) for count in counts.values()) < tolerance * fair
 
 
 def test_fractional_replicas() -> None:
