@@ -35,6 +35,7 @@ from objstore.proxy.controllers import (
 )
 from objstore.proxy.nodes import node_iter
 from objstore.proxy.quorum import best_status, quorum_size
+from objstore.proxy.update_pairing import pairing
 from ring.devices import Device
 
 if TYPE_CHECKING:
@@ -88,10 +89,15 @@ class ObjectController(Controller):
         return {**trans_headers(request), "X-Backend-Storage-Policy-Index": str(self.policy)}
 
     def _container_headers(self) -> list[dict[str, str]]:
+        """For each replica slot of the object, the container replica its
+        object server tells (update_pairing.py)."""
         ring = self.app.rings.container
         part, nodes = ring.get_nodes(self.account, self.container)
-        return [node_headers("Container", node.ip, node.port, node.device, part)
-                for node in nodes]
+        if not nodes:
+            return []
+        return [node_headers("Container", nodes[index].ip, nodes[index].port,
+                             nodes[index].device, part)
+                for index in pairing(self.ring.get_part_nodes(self.part), nodes)]
 
     def _queue_headers(self, delete_at: str | None) -> list[dict[str, str]]:
         """For a write that sets X-Delete-At: the expirer queue container's
