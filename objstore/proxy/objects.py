@@ -88,16 +88,22 @@ class ObjectController(Controller):
     def _base_headers(self, request: Request) -> dict[str, str]:
         return {**trans_headers(request), "X-Backend-Storage-Policy-Index": str(self.policy)}
 
-    def _container_headers(self) -> list[dict[str, str]]:
+    def _container_headers(self, degraded: bool) -> list[dict[str, str]]:
         """For each replica slot of the object, the container replica its
-        object server tells (update_pairing.py)."""
+        object server tells (update_pairing.py). ``degraded``: fewer
+        object servers can take the write than it has replicas, so some
+        slot will fail and its container replica would not hear of the
+        write: every slot then names every replica (its own first)."""
         ring = self.app.rings.container
         part, nodes = ring.get_nodes(self.account, self.container)
         if not nodes:
             return []
-        return [node_headers("Container", nodes[index].ip, nodes[index].port,
-                             nodes[index].device, part)
-                for index in pairing(self.ring.get_part_nodes(self.part), nodes)]
+        paired = pairing(self.ring.get_part_nodes(self.part), nodes)
+        if degraded:
+            return [_named_containers(nodes, [index, *(other for other in range(len(nodes))
+                                                       if other != index)], part)
+                    for index in paired]
+        return [_named_containers(nodes, [index], part) for index in paired]
 
     def _queue_headers(self, delete_at: str | None) -> list[dict[str, str]]:
         """For a write that sets X-Delete-At: the expirer queue container's
@@ -168,10 +174,12 @@ class ObjectController(Controller):
         quorum of replicas takes connections: a PUT refused for want of
         nodes must not leave a copy behind."""
         replicas = len(self.ring.get_part_nodes(self.part))
-        if self.app.backend.reachable(self.ring, self.part) < quorum_size(replicas):
+        reachable = self.app.backend.reachable(self.ring, self.part)
+        if reachable < quorum_size(replicas):
             raise HTTPError(503, "not enough storage nodes could take the object")
         body = read_body(request, length)
-        per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True)
+        per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True,
+                                          degraded=reachable < replicas)
         answers = self.app.backend.write_all(self.ring, self.part, "PUT", self.path, headers,
                                              body, per_node)
         statuses = [answer.status for answer in answers]
@@ -184,11 +192,11 @@ class ObjectController(Controller):
         etag = next((a.headers.get("ETag") for a in answers if 200 <= a.status < 300), None)
         return _created(headers, etag)
 
-    def _per_node_headers(self, delete_at: str | None, container_updates: bool
-                          ) -> Callable[[int], dict[str, str]]:
+    def _per_node_headers(self, delete_at: str | None, container_updates: bool,
+                          degraded: bool = False) -> Callable[[int], dict[str, str]]:
         """The extra headers of the request to replica ``index``: which
         container replica (and expiry queue replica) it updates."""
-        container_headers = self._container_headers() if container_updates else []
+        container_headers = self._container_headers(degraded) if container_updates else []
         queue_headers = self._queue_headers(delete_at)
 
         def per_node(index: int) -> dict[str, str]:
@@ -210,9 +218,11 @@ class ObjectController(Controller):
         ``footed``, the body is followed by the proxy's MD5 (put_footer.py),
         and a server that does not confirm it reads footers counts as
         failed."""
-        nodes = node_iter(self.ring, self.part, self.app.limiter)
-        per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True)
         replicas = len(self.ring.get_part_nodes(self.part))
+        degraded = self.app.backend.reachable(self.ring, self.part) < replicas
+        nodes = node_iter(self.ring, self.part, self.app.limiter)
+        per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True,
+                                          degraded=degraded)
         timeouts = self.app.backend.timeouts
         wire_length = length + put_footer.footer_length(length) \
             if footed and length is not None else length
@@ -344,8 +354,11 @@ class ObjectController(Controller):
             headers.update(passed_headers(request, OBJECT_HEADERS, ("content-type",)))
             if delete_at is not None:
                 headers["X-Delete-At"] = str(delete_at)
+        degraded = method == "DELETE" and self.app.backend.reachable(
+            self.ring, self.part) < len(self.ring.get_part_nodes(self.part))
         per_node = self._per_node_headers(headers.get("X-Delete-At"),
-                                          container_updates=method == "DELETE")
+                                          container_updates=method == "DELETE",
+                                          degraded=degraded)
         answers = self.app.backend.write_all(self.ring, self.part, method, self.path, headers,
                                              b"", per_node)
         return from_quorum(answers, len(answers), f"object {method} failed")
@@ -512,3 +525,13 @@ def _range_of(content_range: str | None) -> tuple[int, int | None]:
     span = content_range[len("bytes "):].split("/", 1)[0]
     first, _, last = span.partition("-")
     return int(first), int(last)
+
+
+def _named_containers(nodes: list[Device], order: list[int], part: int) -> dict[str, str]:
+    """The headers naming these container replicas (``order``: indexes
+    into ``nodes``), as lists (named_nodes.py)."""
+    named = [node_headers("Container", nodes[index].ip, nodes[index].port,
+                          nodes[index].device, part) for index in order]
+    return {"X-Container-Host": ",".join(h["X-Container-Host"] for h in named),
+            "X-Container-Device": ",".join(h["X-Container-Device"] for h in named),
+            "X-Container-Partition": str(part)}

@@ -2,7 +2,9 @@
 
 Every container replica must hear of every write, so a write's object
 servers and the container's replicas are paired one to one (when the
-counts differ, pairs wrap around). Which pairing is free, and it decides
+counts differ, pairs wrap around; when a write cannot reach all its
+replicas, the proxy names every container replica to each object server
+instead, objects.py). Which pairing is free, and it decides
 how container updates batch: an object server sends the updates for
 one container replica together, one request for all those that meet in
 flight (obj/update_batches.py). Paired by replica index, an object server

@@ -81,6 +81,47 @@ def test_writes_need_a_quorum_and_reads_fail_over(cluster: Cluster) -> None:
     assert raw(cluster, "GET", f"{path}/c/p", headers=headers)[0] == 404
 
 
+def container_replica_listings(cluster: Cluster, account: str, container: str
+                               ) -> list[list[str]]:
+    """The object names each container replica lists, asked directly."""
+    from ring.hashing import PathHasher
+    from ring.ring import Ring
+
+    from .cluster import HASH_SUFFIX
+    from .exchange import exchange
+
+    ring = Ring(str(cluster.root / "rings" / "container.ring.gz"),
+                hasher=PathHasher("", HASH_SUFFIX))
+    part, nodes = ring.get_nodes(account, container)
+    listings = []
+    for node in nodes:
+        status, _, body = exchange(node.port, "GET",
+                                   f"/{node.device}/{part}/{account}/{container}?format=json")
+        assert status == 200
+        listings.append(sorted(item["name"] for item in json.loads(body)))
+    return listings
+
+
+def test_every_container_replica_hears_of_writes_while_an_object_server_is_down(
+        cluster: Cluster) -> None:
+    """Three object servers and no handoff: a write lands on two, and the
+    container replica paired with the third must still hear of it."""
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    account = path.rsplit("/", 1)[1]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    cluster.stop_server("object2")
+    names = [f"small-{n}" for n in range(12)] + ["big"]
+    for name in names:
+        body = os.urandom(2_000_000) if name == "big" else b"small"
+        assert raw(cluster, "PUT", f"{path}/c/{name}", body, headers)[0] == 201
+    assert container_replica_listings(cluster, account, "c") == [sorted(names)] * 3
+    for name in names[:6]:
+        assert raw(cluster, "DELETE", f"{path}/c/{name}", headers=headers)[0] == 204
+    assert container_replica_listings(cluster, account, "c") == [sorted(names[6:])] * 3
+
+
 @pytest.mark.parametrize(("method", "suffix", "extra", "status"), [
     ("PUT", "/c/" + "o" * 1025, {}, 400),
     ("PUT", "/" + "c" * 257, {}, 400),
