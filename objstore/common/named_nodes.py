@@ -5,7 +5,7 @@ A proxy tells an object server which container replica to update
 ``X-Container-Partition``), and a container server which account
 replica (``X-Account-...``); hosts and devices are comma-separated
 lists of the same length. ``named_nodes`` reads them, ``node_headers``
-writes one.
+writes one, ``nodes_headers`` several.
 """
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ def named_nodes(headers: Mapping[str, str], kind: str) -> list[NamedNode]:
 def node_headers(kind: str, ip: str, port: int, device: str, partition: int | str
                  ) -> dict[str, str]:
     """The headers that name one ``kind`` replica."""
-    host = f"[{ip}]" if ":" in ip else ip
-    return {f"X-{kind}-Host": f"{host}:{port}", f"X-{kind}-Device": device,
+    return nodes_headers(kind, [(ip, port, device)], partition)
+
+
+def nodes_headers(kind: str, nodes: list[tuple[str, int, str]], partition: int | str
+                  ) -> dict[str, str]:
+    """The headers that name several ``kind`` replicas, (ip, port, device)
+    each, of one partition."""
+    hosts = [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip, port, _ in nodes]
+    return {f"X-{kind}-Host": ",".join(hosts),
+            f"X-{kind}-Device": ",".join(device for _, _, device in nodes),
             f"X-{kind}-Partition": str(partition)}

@@ -23,7 +23,7 @@ from objstore.common import concurrency, constraints
 from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response, header_fields, read_body
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
-from objstore.common.named_nodes import node_headers
+from objstore.common.named_nodes import node_headers, nodes_headers
 from objstore.common.request_body import read_into
 from objstore.common.timestamp import Timestamp
 from objstore.obj import expiring, put_footer
@@ -529,9 +529,6 @@ def _range_of(content_range: str | None) -> tuple[int, int | None]:
 
 def _named_containers(nodes: list[Device], order: list[int], part: int) -> dict[str, str]:
     """The headers naming these container replicas (``order``: indexes
-    into ``nodes``), as lists (named_nodes.py)."""
-    named = [node_headers("Container", nodes[index].ip, nodes[index].port,
-                          nodes[index].device, part) for index in order]
-    return {"X-Container-Host": ",".join(h["X-Container-Host"] for h in named),
-            "X-Container-Device": ",".join(h["X-Container-Device"] for h in named),
-            "X-Container-Partition": str(part)}
+    into ``nodes``)."""
+    return nodes_headers("Container", [(nodes[index].ip, nodes[index].port, nodes[index].device)
+                                       for index in order], part)
