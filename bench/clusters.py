@@ -130,14 +130,17 @@ class Cluster:
     def cpu_pids(self) -> str:
         return ",".join(f"{kind}:{pid}" for kind, pid in self.pids)
 
+    def processes(self) -> list[int]:
+        """Every process of the cluster, workers too."""
+        return [each for _, pid in self.pids for each in (pid, *children_of(pid))]
+
     def signal_all(self, signum: int) -> None:
-        """Every process of the cluster, workers too (SIGSTOP, SIGCONT)."""
-        for _, pid in self.pids:
-            for each in (pid, *children_of(pid)):
-                try:
-                    os.kill(each, signum)
-                except ProcessLookupError:
-                    pass
+        """Every process of the cluster (SIGSTOP, SIGCONT)."""
+        for each in self.processes():
+            try:
+                os.kill(each, signum)
+            except ProcessLookupError:
+                pass
 
     def schedule_batch(self) -> int:
         """Put every thread of every process of the cluster under Linux's
@@ -145,18 +148,17 @@ class Cluster:
         objstore/common/scheduling.py); threads started later inherit
         it. Returns how many threads were moved."""
         moved = 0
-        for _, pid in self.pids:
-            for each in (pid, *children_of(pid)):
+        for each in self.processes():
+            try:
+                threads = os.listdir(f"/proc/{each}/task")
+            except OSError:
+                continue
+            for thread in threads:
                 try:
-                    threads = os.listdir(f"/proc/{each}/task")
+                    os.sched_setscheduler(int(thread), os.SCHED_BATCH, os.sched_param(0))
+                    moved += 1
                 except OSError:
-                    continue
-                for thread in threads:
-                    try:
-                        os.sched_setscheduler(int(thread), os.SCHED_BATCH, os.sched_param(0))
-                        moved += 1
-                    except OSError:
-                        pass
+                    pass
         return moved
 
     def workers(self, kind: str) -> list[int]:

@@ -35,4 +35,9 @@ def apply(policy: str, logger: logging.Logger) -> None:
         number = os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER
         os.sched_setscheduler(0, number, os.sched_param(0))
     except (AttributeError, OSError) as err:
-        logger.warning("scheduling = %s not applied: %s", policy, err)
+        if policy not in _refused:  # a daemon applies it every pass: say it once
+            _refused.add(policy)
+            logger.warning("scheduling = %s not applied: %s", policy, err)
+
+
+_refused: set[str] = set()  # policies this process was refused

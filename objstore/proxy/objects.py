@@ -105,6 +105,12 @@ class ObjectController(Controller):
                     for index in paired]
         return [_named_containers(nodes, [index], part) for index in paired]
 
+    def _short_of_nodes(self) -> bool:
+        """Whether fewer object servers can take a write now than it has
+        replicas (see ``_container_headers``)."""
+        return self.app.backend.reachable(self.ring, self.part) < \
+            len(self.ring.get_part_nodes(self.part))
+
     def _queue_headers(self, delete_at: str | None) -> list[dict[str, str]]:
         """For a write that sets X-Delete-At: the expirer queue container's
         replicas, one per object server (spread as container updates are)."""
@@ -219,10 +225,9 @@ class ObjectController(Controller):
         and a server that does not confirm it reads footers counts as
         failed."""
         replicas = len(self.ring.get_part_nodes(self.part))
-        degraded = self.app.backend.reachable(self.ring, self.part) < replicas
         nodes = node_iter(self.ring, self.part, self.app.limiter)
         per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True,
-                                          degraded=degraded)
+                                          degraded=self._short_of_nodes())
         timeouts = self.app.backend.timeouts
         wire_length = length + put_footer.footer_length(length) \
             if footed and length is not None else length
@@ -354,11 +359,9 @@ class ObjectController(Controller):
             headers.update(passed_headers(request, OBJECT_HEADERS, ("content-type",)))
             if delete_at is not None:
                 headers["X-Delete-At"] = str(delete_at)
-        degraded = method == "DELETE" and self.app.backend.reachable(
-            self.ring, self.part) < len(self.ring.get_part_nodes(self.part))
         per_node = self._per_node_headers(headers.get("X-Delete-At"),
                                           container_updates=method == "DELETE",
-                                          degraded=degraded)
+                                          degraded=method == "DELETE" and self._short_of_nodes())
         answers = self.app.backend.write_all(self.ring, self.part, method, self.path, headers,
                                              b"", per_node)
         return from_quorum(answers, len(answers), f"object {method} failed")

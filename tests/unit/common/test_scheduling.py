@@ -51,6 +51,22 @@ def test_a_refused_call_is_logged_not_raised(monkeypatch: pytest.MonkeyPatch,
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    monkeypatch.setattr(scheduling, "_refused", set())
     with caplog.at_level(logging.WARNING, logger="test-scheduling"):
         scheduling.apply("batch", LOGGER)
     assert "scheduling = batch not applied" in caplog.text
+
+
+def test_a_refusal_is_logged_once_per_process(monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A daemon applies its policy every pass: a sandbox that refuses it
+    gets one line, not one a pass."""
+    def refuse(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    monkeypatch.setattr(scheduling, "_refused", set())
+    with caplog.at_level(logging.WARNING, logger="test-scheduling"):
+        for _ in range(3):
+            scheduling.apply("batch", LOGGER)
+    assert caplog.text.count("scheduling = batch not applied") == 1
