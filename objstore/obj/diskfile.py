@@ -7,10 +7,11 @@ durable before the caller can acknowledge it:
    ``<device>/tmp`` (same filesystem, so step 5 is atomic): an unnamed
    one (``O_TMPFILE``) where the filesystem allows, which a crash leaves
    nothing of, else a named ``.put-*``; the length of a body bigger than
-   one write is preallocated when known; a big body (over
-   ``KEEP_CACHE_SIZE``) goes to the disk as it arrives, so its fsync finds
-   little left to write: past the page cache (``direct_writes``) when its
-   length is known, else handed over every ``WRITE_BACK_STEP`` bytes;
+   one write is preallocated when known; a body of known length from
+   ``DIRECT_WRITE_SIZE`` up goes past the page cache (``direct_writes``)
+   as it arrives, so its fsync finds little left to write; a big one
+   (over ``KEEP_CACHE_SIZE``) of unknown length is handed to the disk
+   every ``WRITE_BACK_STEP`` bytes;
 2. metadata is written (xattrs, or a trailer: ``objstore.common.metadata``);
 3. where the filesystem makes a linked file's name and new directories
    durable with the file's own fsync (ext4, XFS: ``durable_names``) and
@@ -82,6 +83,14 @@ DISK_CHUNK_SIZE = 1024 * 1024
 # Swift's keep_cache_size): gigabytes of cold uploads would otherwise fill
 # it, and every later write would pay to reclaim pages before copying.
 KEEP_CACHE_SIZE = 5 * 1024 * 1024
+# A body of at least this many bytes, its length known, is written past the
+# page cache (direct_writes). Here a 1 MiB write and fsync cost 0.25-0.45 ms
+# of CPU direct against 0.7-1.7 through the cache (4 MiB: 0.5 against 3-9),
+# the copy into pages the kernel must find first, then write back; from
+# 512 KiB down the two cost the same, and the cache keeps a new object for
+# its first GET. 1 MiB PUTs at 8 in flight: 89-96 -> 136-139 a second, and
+# their first GETs 10-35% slower (from the disk; doc/performance.md).
+DIRECT_WRITE_SIZE = 1024 * 1024
 # A big body's pages are handed to the disk every this many bytes as it
 # arrives (see DiskFileWriter._write_back).
 WRITE_BACK_STEP = 4 * 1024 * 1024
@@ -514,14 +523,13 @@ class DiskFileWriter:
         self.given_etag: str | None = None
         self.committed = False
         self._written_back = 0  # bytes before this are on their way to the disk
-        # a body that fits one write gains nothing from reserving its blocks
         self._direct: direct_writes.DirectWrites | None = None
+        # a body that fits one write gains nothing from reserving its blocks
         self.preallocated = bool(size) and size > diskfile.manager.disk_chunk_size  # type: ignore[operator]
         if self.preallocated:
             self._preallocate(size + table_length(size))  # type: ignore[operator]
-            if size > KEEP_CACHE_SIZE:  # type: ignore[operator]
-                # a big body skips the page cache it would leave anyway
-                self._direct = direct_writes.start(self.fd)
+        if size is not None and size >= DIRECT_WRITE_SIZE:
+            self._direct = direct_writes.start(self.fd)
 
     def _preallocate(self, length: int) -> None:
         try:

@@ -291,7 +291,9 @@ def _o_direct(fd: int) -> bool:
     return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
 
 
-@pytest.mark.parametrize("size", [diskfile_module.KEEP_CACHE_SIZE + 1,
+@pytest.mark.parametrize("size", [diskfile_module.DIRECT_WRITE_SIZE,  # one read's worth
+                                  diskfile_module.DIRECT_WRITE_SIZE + 1,
+                                  diskfile_module.KEEP_CACHE_SIZE + 1,
                                   diskfile_module.KEEP_CACHE_SIZE + 3 * 4096,
                                   3 * diskfile_module.KEEP_CACHE_SIZE + 12345])
 def test_big_bodies_of_known_length_skip_the_page_cache(
@@ -309,6 +311,18 @@ def test_big_bodies_of_known_length_skip_the_page_cache(
     assert (got.content_length, got.etag) == (size, hashlib.md5(body).hexdigest())
     assert read_all(manager.get("sda", 7, "a", "c", "direct")) == body
     assert os.path.getsize(got.data_path) == size + table_length(size)
+
+
+def test_bodies_below_the_direct_write_size_go_through_the_page_cache(
+        manager: DiskFileManager) -> None:
+    size = diskfile_module.DIRECT_WRITE_SIZE - 1
+    body = os.urandom(size)
+    small = manager.get("sda", 7, "a", "c", "cached")
+    with small.create(size) as writer:
+        writer.write(body)
+        assert not _o_direct(writer.fd)
+        writer.commit({"X-Timestamp": Timestamp(1000).internal})
+    assert read_all(manager.get("sda", 7, "a", "c", "cached")) == body
 
 
 def test_direct_writes_fall_back_to_the_page_cache(
