@@ -17,16 +17,16 @@ import itertools
 import mimetypes
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from objstore.common import concurrency, constraints
 from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response, header_fields, read_body
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
-from objstore.common.named_nodes import node_headers, nodes_headers
+from objstore.common.named_nodes import NamedNode, named_nodes, node_headers, nodes_headers
 from objstore.common.request_body import read_into
 from objstore.common.timestamp import Timestamp
-from objstore.obj import expiring, put_footer
+from objstore.obj import expiring, put_footer, updates
 from objstore.obj.integrity import ChecksumWriter
 from objstore.proxy.backend import _take, strip_backend
 from objstore.proxy.controllers import (
@@ -59,6 +59,14 @@ READ_STEP = 1 << 20  # a piece's reads, the wait checked between them
 SMALL_BODY = 65536
 # environ key: the sysmeta of the object a GET or HEAD answered with (show_sysmeta)
 OBJECT_SYSMETA = "objstore.object_sysmeta"
+
+
+class PutTarget(NamedTuple):
+    """A streamed PUT's open request to one object server, standing in
+    for replica slot ``slot`` (a handoff takes its slot's place)."""
+    node: Device
+    conn: BackendConnection
+    slot: int
 
 
 class ObjectController(Controller):
@@ -151,7 +159,8 @@ class ObjectController(Controller):
         footed = length is not None and length >= put_footer.MIN_LENGTH
         if footed:
             headers[put_footer.LENGTH_HEADER] = str(length)
-        conns, early = self._connect(headers, length, footed)
+        degraded = self._short_of_nodes()
+        conns, early = self._connect(headers, length, footed, degraded)
         replicas = len(self.ring.get_part_nodes(self.part))
         try:
             if len(conns) < quorum_size(replicas):
@@ -159,15 +168,19 @@ class ObjectController(Controller):
                 raise HTTPError(status if status >= 400 else 503,
                                 "the object exists (If-None-Match: *)" if status == 412
                                 else "not enough storage nodes could take the object")
-            conns = self._stream_body(request, conns, length, replicas, footed)
+            conns, size = self._stream_body(request, conns, length, replicas, footed)
             statuses, etag = self._finish(conns)
         finally:
-            for _, conn in conns:
-                conn.close()
+            for target in conns:
+                target.conn.close()
         status = best_status(statuses + early + [503] * (replicas - len(statuses) - len(early)),
                              replicas)
         if status >= 300:
             raise HTTPError(status, "the storage nodes did not store the object")
+        if not degraded:
+            stored = {target.slot for target, answer in zip(conns, statuses) if answer < 300}
+            self._tell_missed_containers(stored, "PUT", headers,
+                                         {"Content-Length": size, "ETag": etag or ""})
         return _created(headers, etag)
 
     def _put_small(self, request: Request, headers: dict[str, str], length: int) -> Response:
@@ -184,8 +197,9 @@ class ObjectController(Controller):
         if reachable < quorum_size(replicas):
             raise HTTPError(503, "not enough storage nodes could take the object")
         body = read_body(request, length)
+        degraded = reachable < replicas
         per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True,
-                                          degraded=reachable < replicas)
+                                          degraded=degraded)
         answers = self.app.backend.write_all(self.ring, self.part, "PUT", self.path, headers,
                                              body, per_node)
         statuses = [answer.status for answer in answers]
@@ -196,6 +210,10 @@ class ObjectController(Controller):
             raise HTTPError(status, "the object exists (If-None-Match: *)" if status == 412
                             else reason or "the storage nodes did not store the object")
         etag = next((a.headers.get("ETag") for a in answers if 200 <= a.status < 300), None)
+        if not degraded:  # write_all answers slot by slot
+            self._tell_missed_containers({slot for slot, answer in enumerate(statuses)
+                                          if answer < 300}, "PUT", headers,
+                                         {"Content-Length": length, "ETag": etag or ""})
         return _created(headers, etag)
 
     def _per_node_headers(self, delete_at: str | None, container_updates: bool,
@@ -218,21 +236,21 @@ class ObjectController(Controller):
             return given
         return mimetypes.guess_type(self.obj)[0] or "application/octet-stream"
 
-    def _connect(self, headers: dict[str, str], length: int | None, footed: bool
-                 ) -> tuple[list[tuple[Device, BackendConnection]], list[int]]:
-        """Open a PUT to each replica (handoffs for the unreachable). With
-        ``footed``, the body is followed by the proxy's MD5 (put_footer.py),
-        and a server that does not confirm it reads footers counts as
-        failed."""
+    def _connect(self, headers: dict[str, str], length: int | None, footed: bool,
+                 degraded: bool) -> tuple[list[PutTarget], list[int]]:
+        """Open a PUT to each replica slot (handoffs for the unreachable).
+        With ``footed``, the body is followed by the proxy's MD5
+        (put_footer.py), and a server that does not confirm it reads
+        footers counts as failed. ``degraded``: see _container_headers."""
         replicas = len(self.ring.get_part_nodes(self.part))
         nodes = node_iter(self.ring, self.part, self.app.limiter)
         per_node = self._per_node_headers(headers.get("X-Delete-At"), container_updates=True,
-                                          degraded=self._short_of_nodes())
+                                          degraded=degraded)
         timeouts = self.app.backend.timeouts
         wire_length = length + put_footer.footer_length(length) \
             if footed and length is not None else length
 
-        def one(index: int) -> tuple[Device, BackendConnection] | int:
+        def one(index: int) -> PutTarget | int:
             extra = per_node(index)
             for node in _take(nodes):
                 conn = BackendConnection(node.ip, node.port, connect_timeout=timeouts.connect,
@@ -251,7 +269,7 @@ class ObjectController(Controller):
                     continue
                 # an empty body needs no 100: the server may answer at once
                 if status == 100 or (length == 0 and 200 <= status < 300):
-                    return node, conn
+                    return PutTarget(node, conn, index)
                 conn.close()
                 if status == 507:
                     self.app.limiter.limit(node)
@@ -268,10 +286,10 @@ class ObjectController(Controller):
                 conns.append(result)
         return conns, early
 
-    def _stream_body(self, request: Request, conns: list[tuple[Device, BackendConnection]],
-                     length: int | None, replicas: int, footed: bool
-                     ) -> list[tuple[Device, BackendConnection]]:
-        """The body to every connection, with the footer when ``footed``.
+    def _stream_body(self, request: Request, conns: list[PutTarget], length: int | None,
+                     replicas: int, footed: bool) -> tuple[list[PutTarget], int]:
+        """The body to every connection, with the footer when ``footed``;
+        the connections still alive, and the body's length.
         A piece is hashed (MD5, 70 ms of CPU in a 64 MiB body) in a disk
         thread while the hub sends it: the two share no state, and
         hashlib lets go of the GIL, so the proxy uses a second core
@@ -305,28 +323,27 @@ class ObjectController(Controller):
                 # said here, with the reason; closing makes the servers drop the body
                 raise HTTPError(422, f"body MD5 {md5} does not match ETag {sent}")
             conns = self._send_to_all(conns, footer, replicas)
-        return conns
+        return conns, received
 
-    def _send_to_all(self, conns: list[tuple[Device, BackendConnection]],
-                     data: bytes | memoryview, replicas: int
-                     ) -> list[tuple[Device, BackendConnection]]:
+    def _send_to_all(self, conns: list[PutTarget], data: bytes | memoryview, replicas: int
+                     ) -> list[PutTarget]:
         """The connections still alive after ``data`` went to each."""
         alive = []
-        for node, conn in conns:
+        for target in conns:
             try:
-                conn.send(data)
-                alive.append((node, conn))
+                target.conn.send(data)
+                alive.append(target)
             except BackendError:
-                self.app.limiter.error(node)
-                conn.close()
+                self.app.limiter.error(target.node)
+                target.conn.close()
         if len(alive) < quorum_size(replicas):
             raise HTTPError(503, "storage nodes failed while receiving the object")
         return alive
 
-    def _finish(self, conns: list[tuple[Device, BackendConnection]]
-                ) -> tuple[list[int], str | None]:
+    def _finish(self, conns: list[PutTarget]) -> tuple[list[int], str | None]:
+        """Each connection's status (in order) and the ETag stored."""
         statuses, etag = [], None
-        for node, conn in conns:
+        for node, conn, _ in conns:
             try:
                 conn.finish()
                 response = conn.getresponse()
@@ -359,12 +376,57 @@ class ObjectController(Controller):
             headers.update(passed_headers(request, OBJECT_HEADERS, ("content-type",)))
             if delete_at is not None:
                 headers["X-Delete-At"] = str(delete_at)
+        degraded = method == "DELETE" and self._short_of_nodes()
         per_node = self._per_node_headers(headers.get("X-Delete-At"),
                                           container_updates=method == "DELETE",
-                                          degraded=method == "DELETE" and self._short_of_nodes())
+                                          degraded=degraded)
         answers = self.app.backend.write_all(self.ring, self.part, method, self.path, headers,
                                              b"", per_node)
-        return from_quorum(answers, len(answers), f"object {method} failed")
+        response = from_quorum(answers, len(answers), f"object {method} failed")
+        if method == "DELETE" and not degraded and response.status_int < 300:
+            # a 404 wrote its tombstone and told its container replica too
+            self._tell_missed_containers({slot for slot, answer in enumerate(answers)
+                                          if answer.status < 300 or answer.status == 404},
+                                         "DELETE", headers, {})
+        return response
+
+    def _tell_missed_containers(self, stored: set[int], op: str, headers: Mapping[str, str],
+                                stored_as: Mapping[str, Any]) -> None:
+        """After a write acknowledged without every replica slot (an
+        object server failed mid-write, or no node could stand in for
+        one), the container replicas only the failed slots were to tell
+        hear of it from the proxy, at once: otherwise only container
+        replication would tell them, and a listing served by one would
+        miss an acknowledged object until then. ``stored``: the slots
+        that took the write (each told its own replica); ``stored_as``:
+        the object's size and ETag for a PUT. A replica that does not
+        answer is left to replication, as before."""
+        replicas = len(self.ring.get_part_nodes(self.part))
+        if len(stored) >= replicas:
+            return
+        slots = self._container_headers(degraded=False)
+        if not slots:
+            return
+        told = {node for slot in stored for node in named_nodes(slots[slot % len(slots)],
+                                                                 "Container")}
+        missed = list(dict.fromkeys(
+            node for slot in range(replicas) if slot not in stored
+            for node in named_nodes(slots[slot % len(slots)], "Container") if node not in told))
+        if not missed:
+            return
+        update = updates.update_headers(op, Timestamp(headers["X-Timestamp"]),
+                                        {**headers, **stored_as}, self.policy,
+                                        headers.get("X-Trans-Id"))
+        timeouts = self.app.backend.timeouts
+
+        def tell(node: NamedNode) -> None:
+            if not updates.send_update(node, op, self.account, self.container, self.obj, update,
+                                       connect_timeout=timeouts.connect,
+                                       read_timeout=timeouts.read, pool=self.app.backend.pool):
+                self.app.logger.warning("container update to %s:%d/%s for a write one of its "
+                                        "object servers missed failed; left to replication",
+                                        node.host, node.port, node.device)
+        list(concurrency.GreenPool(len(missed)).imap(tell, missed))
 
     # -- GET / HEAD ------------------------------------------------------------
 
