@@ -419,36 +419,42 @@ class ObjectController(Controller):
         one), the container replicas only the failed slots were to tell
         hear of it from the proxy, at once: otherwise only container
         replication would tell them, and a listing served by one would
-        miss an acknowledged object until then. ``stored``: the slots
-        that took the write (each told its own replica); ``stored_as``:
-        the object's size and ETag for a PUT. A replica that does not
-        answer is left to replication, as before."""
+        miss an acknowledged object until then. So does the expirer's
+        queue replica of such a slot (the expirer lists one replica).
+        ``stored``: the slots that took the write (each told its own
+        replicas); ``stored_as``: the object's size and ETag for a PUT. A
+        replica that does not answer is left to replication, as before."""
         replicas = len(self.ring.get_part_nodes(self.part))
-        if len(stored) >= replicas:
+        missing = [slot for slot in range(replicas) if slot not in stored]
+        if not missing:
             return
-        slots = self._container_headers(degraded=False)
-        if not slots:
+        timestamp, trans_id = Timestamp(headers["X-Timestamp"]), headers.get("X-Trans-Id")
+        sends: list[tuple[NamedNode, str, tuple[str, str, str], dict[str, str]]] = []
+        update = updates.update_headers(op, timestamp, {**headers, **stored_as}, self.policy,
+                                        trans_id)
+        for node in _missed_nodes(self._container_headers(degraded=False), stored, missing):
+            sends.append((node, op, (self.account, self.container, self.obj), update))
+        delete_at = headers.get("X-Delete-At") if op == "PUT" else None
+        if delete_at is not None:
+            row = expiring.queue_object(int(delete_at), self.account, self.container, self.obj)
+            queue = self._queue_headers(delete_at)
+            row_headers = expiring.row_headers(timestamp, trans_id)
+            for node in _missed_nodes(queue, stored, missing, "Delete-At"):
+                sends.append((node, "PUT", (expiring.QUEUE_ACCOUNT,
+                                            queue[0]["X-Delete-At-Container"], row), row_headers))
+        if not sends:
             return
-        told = {node for slot in stored for node in named_nodes(slots[slot % len(slots)],
-                                                                 "Container")}
-        missed = list(dict.fromkeys(
-            node for slot in range(replicas) if slot not in stored
-            for node in named_nodes(slots[slot % len(slots)], "Container") if node not in told))
-        if not missed:
-            return
-        update = updates.update_headers(op, Timestamp(headers["X-Timestamp"]),
-                                        {**headers, **stored_as}, self.policy,
-                                        headers.get("X-Trans-Id"))
         timeouts = self.app.backend.timeouts
 
-        def tell(node: NamedNode) -> None:
-            if not updates.send_update(node, op, self.account, self.container, self.obj, update,
+        def tell(send: tuple[NamedNode, str, tuple[str, str, str], dict[str, str]]) -> None:
+            node, method, names, update = send
+            if not updates.send_update(node, method, *names, update,
                                        connect_timeout=timeouts.connect,
                                        read_timeout=timeouts.read, pool=self.app.backend.pool):
-                self.app.logger.warning("container update to %s:%d/%s for a write one of its "
+                self.app.logger.warning("update of /%s/%s on %s:%d/%s for a write one of its "
                                         "object servers missed failed; left to replication",
-                                        node.host, node.port, node.device)
-        list(concurrency.GreenPool(len(missed)).imap(tell, missed))
+                                        names[0], names[1], node.host, node.port, node.device)
+        list(concurrency.GreenPool(len(sends)).imap(tell, sends))
 
     # -- GET / HEAD ------------------------------------------------------------
 
@@ -588,6 +594,20 @@ def read_piece(source: Any, buffer: memoryview, wait: float,
         if count < step or clock() - began >= wait:
             break
     return got
+
+
+def _missed_nodes(per_slot: list[dict[str, str]], stored: set[int], missing: list[int],
+                  kind: str = "Container") -> list[NamedNode]:
+    """The ``kind`` replicas named to the ``missing`` slots and to none of
+    the ``stored`` ones (``per_slot``: the headers each slot was sent)."""
+    if not per_slot:
+        return []
+
+    def named(slot: int) -> list[NamedNode]:
+        return named_nodes(per_slot[slot % len(per_slot)], kind)
+    told = {node for slot in stored for node in named(slot)}
+    return list(dict.fromkeys(node for slot in missing for node in named(slot)
+                              if node not in told))
 
 
 def _take_buffer() -> bytearray:

@@ -127,16 +127,19 @@ def test_a_container_replica_hears_of_a_write_its_object_server_dropped_mid_body
     """An object server killed while a PUT's body streams leaves its slot
     without a server (and this cluster has no handoff): the PUT succeeds
     on the other two, and the container replica paired with the dead
-    slot lists the object at once all the same."""
+    slot lists the object at once all the same, as the expirer's queue
+    replica paired with it has its row."""
     auth, url = token(cluster)
     path = "/" + url.split("/", 3)[3]
     account = path.rsplit("/", 1)[1]
     assert raw(cluster, "PUT", f"{path}/c", headers={"X-Auth-Token": auth})[0] == 201
     body = os.urandom(3_000_000)  # streamed, with the proxy's MD5 footer
+    delete_at = int(time.time()) + 3 * 86400
     sock = socket.create_connection(("127.0.0.1", cluster.ports["proxy"]), timeout=30)
     try:
         sock.sendall(f"PUT {path}/c/mid HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {auth}\r\n"
-                     f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
+                     f"X-Delete-At: {delete_at}\r\nContent-Length: {len(body)}\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
         assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(body[:1_000_000])
         time.sleep(1.5)  # past the proxy's PIECE_WAIT: the first piece reached all three
@@ -149,6 +152,9 @@ def test_a_container_replica_hears_of_a_write_its_object_server_dropped_mid_body
     finally:
         sock.close()
     assert container_replica_listings(cluster, account, "c") == [["mid"]] * 3
+    queue = str(delete_at // 86400 * 86400)
+    assert container_replica_listings(cluster, ".expiring_objects", queue) == \
+        [[f"{delete_at}-{account}/c/mid"]] * 3
     assert raw(cluster, "GET", f"{path}/c/mid", headers={"X-Auth-Token": auth})[2] == body
 
 
