@@ -158,18 +158,19 @@ class ObjectController:
                 nodes, (account, container, obj),
                 _locate_and_store_job, self.manager, names, policy, body, metadata, sent_etag)
         else:
-            diskfile, current, newest = self.offload(_locate_job, self.manager, names, policy)
+            # the checks and the writer in one trip; the footer's check and
+            # the commit in another
+            diskfile, current, writer = self.offload(
+                _locate_and_create_job, self.manager, names, policy, timestamp, length,
+                footed is None, _exclusive(request))
             old_delete_at = _delete_at(current)
-            if_none_match_star(request, current is not None)
-            _check_newer(timestamp, newest)
-            with self.offload(diskfile.create, length, footed is None) as writer:
+            with writer:
                 if footed is not None:
                     _confirm_footer(request)
                 self._receive(request, writer, length)
-                if footed is not None:
-                    self._receive_footer(request, writer)
-                _check_etag(sent_etag, writer.etag)
-                self.offload(writer.commit, metadata)
+                footer = None if footed is None else \
+                    read_body(request, put_footer.footer_length(footed))
+                self.offload(_finish_job, writer, footer, sent_etag, metadata)
             size, etag = writer.size, writer.etag
         metadata.update({"Content-Length": size, "ETag": etag})
         self._update_container(request, diskfile, "PUT", timestamp, metadata,
@@ -178,13 +179,6 @@ class ObjectController:
             self._update_queue(request, diskfile, timestamp, (account, container, obj),
                                old_delete_at, created.delete_at)
         return Response(status=201, headers={"ETag": etag}, content_type=None, charset=None)
-
-    def _receive_footer(self, request: Request, writer: Any) -> None:
-        footer = read_body(request, put_footer.footer_length(writer.size))
-        try:
-            writer.given_etag = put_footer.verified_md5(footer, writer.sums)
-        except put_footer.FooterError as err:
-            raise HTTPError(422, str(err)) from None
 
     def _announced_trip(self, nodes: list[NamedNode], names: tuple[str, str, str],
                         job: Callable[..., R], *args: Any) -> tuple[list[Expected], R]:
@@ -279,22 +273,12 @@ class ObjectController:
         source = request.environ["wsgi.input"]
         received = 0
         while received < length:
-            got = 0
             with writer.receive_space() as space:
                 want = min(len(space), length - received)
-                while got < want:
-                    with space[got:want] as target:
-                        try:
-                            count = source.readinto(target)
-                        except (OSError, ValueError):
-                            raise HTTPError(499, "client disconnected while sending the "
-                                                 "body") from None
-                    if not count:
-                        raise HTTPError(499, f"body ended after {received + got} of "
-                                             f"{length} bytes")
-                    got += count
-            received += got
-            self.offload(writer.received, got)
+                with space[:want] as target:
+                    _fill(source, target, received, length)
+            received += want
+            self.offload(writer.received, want)
 
     def _body_chunks(self, request: Request, length: int | None) -> Iterator[bytes]:
         source = request.environ["wsgi.input"]
@@ -497,16 +481,58 @@ class ObjectController:
 # Disk jobs: each runs whole in one trip to the disk thread pool (a trip
 # costs about 90 us of CPU, a good share of a small request).
 
-def if_none_match_star(request: Request, exists: bool) -> None:
-    """A PUT with ``If-None-Match: *`` never overwrites: 412 if the object
-    exists. Other values mean nothing to a PUT: 400."""
+def _exclusive(request: Request) -> bool:
+    """Whether a PUT says ``If-None-Match: *`` (never overwrite: 412 if the
+    object exists). Other values mean nothing to a PUT: 400."""
     value = request.headers.get("If-None-Match")
-    if value is None:
-        return
-    if value.strip() != "*":
+    if value is not None and value.strip() != "*":
         raise HTTPError(400, "If-None-Match on a PUT takes only *")
-    if exists:
+    return value is not None
+
+
+def _locate_and_create_job(manager: Any, names: tuple[str, ...], policy: int,
+                           timestamp: Timestamp, length: int | None, hashed: bool,
+                           exclusive: bool) -> tuple[Any, ObjectInfo | None, Any]:
+    """A streamed PUT's checks and its writer in one trip: 412 when
+    ``exclusive`` and the object exists, 409 unless ``timestamp`` is newer
+    than what the device holds. Also the object it replaces."""
+    diskfile, current, newest = _locate_job(manager, names, policy)
+    if exclusive and current is not None:
         raise HTTPError(412, "the object exists (If-None-Match: *)")
+    _check_newer(timestamp, newest)
+    return diskfile, current, diskfile.create(length, hashed)
+
+
+def _finish_job(writer: Any, footer: bytes | None, sent_etag: str,
+                metadata: dict[str, Any]) -> None:
+    """A streamed PUT's last trip: the proxy's ``footer`` checked (its MD5
+    is then the ETag), the client's ETag checked, and the commit. (The
+    body's last piece is written in a trip of its own, before the footer
+    is awaited: the proxy sends it once it has hashed that piece, and
+    meanwhile the disk works; 4 MiB PUTs ran 17% slower with the two
+    trips as one.)"""
+    if footer is not None:
+        try:
+            writer.given_etag = put_footer.verified_md5(footer, writer.sums)
+        except put_footer.FooterError as err:
+            raise HTTPError(422, str(err)) from None
+    _check_etag(sent_etag, writer.etag)
+    writer.commit(metadata)
+
+
+def _fill(source: Any, target: memoryview, before: int, length: int) -> None:
+    """``target`` filled from the request body ``source`` (``before`` of its
+    ``length`` bytes came earlier); 499 when the client stops short."""
+    got = 0
+    while got < len(target):
+        with target[got:] as rest:
+            try:
+                count = source.readinto(rest)
+            except (OSError, ValueError):
+                raise HTTPError(499, "client disconnected while sending the body") from None
+        if not count:
+            raise HTTPError(499, f"body ended after {before + got} of {length} bytes")
+        got += count
 
 
 def _locate_job(manager: Any, names: tuple[str, ...], policy: int

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import collections
 import itertools
 import mimetypes
 import time
@@ -24,6 +23,7 @@ from objstore.common import concurrency, constraints
 from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response, header_fields, read_body
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
+from objstore.common.kept_buffers import KeptBuffers
 from objstore.common.named_nodes import NamedNode, named_nodes, node_headers, nodes_headers
 from objstore.common.request_body import read_into
 from objstore.common.timestamp import Timestamp
@@ -58,12 +58,8 @@ PIECE_WAIT = 1.0
 READ_STEP = 1 << 20  # a piece's reads, the wait checked between them
 # a PUT body up to this size is read whole before any replica is asked
 SMALL_BODY = 65536
-# Piece buffers of finished PUTs kept for the next ones: a new one is
-# zeroed and faulted in page by page (a fifth of the proxy's CPU on 1 MiB
-# PUTs, py-spy). Only the pages a body touched are memory: at most this
-# many times CHUNK stay with a worker. deque's append and pop are atomic.
-KEPT_BUFFERS = 8
-_kept_buffers: collections.deque[bytearray] = collections.deque()
+# Piece buffers of finished PUTs, kept for the next ones (at most 32 MiB a worker)
+_pieces = KeptBuffers(CHUNK, 8)
 # environ key: the sysmeta of the object a GET or HEAD answered with (show_sysmeta)
 OBJECT_SYSMETA = "objstore.object_sysmeta"
 
@@ -304,14 +300,14 @@ class ObjectController(Controller):
         once the last piece is hashed and sent, then kept for the next PUT."""
         source = request.environ["wsgi.input"]
         sums = ChecksumWriter() if footed else None
-        kept = _take_buffer()
+        kept = _pieces.take()
         try:
             conns, received = self._send_pieces(
                 source, memoryview(kept)[:CHUNK if length is None else min(CHUNK, length)],
                 length, sums, conns, replicas)
         finally:
             # all hashed and sent; or the PUT failed, and a hash still running counts for nothing
-            _give_back(kept)
+            _pieces.give_back(kept)
         if length is not None and received < length:
             raise HTTPError(499, f"body ended after {received} of {length} bytes")
         if sums is not None:
@@ -608,18 +604,6 @@ def _missed_nodes(per_slot: list[dict[str, str]], stored: set[int], missing: lis
     told = {node for slot in stored for node in named(slot)}
     return list(dict.fromkeys(node for slot in missing for node in named(slot)
                               if node not in told))
-
-
-def _take_buffer() -> bytearray:
-    try:
-        return _kept_buffers.pop()
-    except IndexError:
-        return bytearray(CHUNK)
-
-
-def _give_back(buffer: bytearray) -> None:
-    if len(_kept_buffers) < KEPT_BUFFERS:
-        _kept_buffers.append(buffer)
 
 
 def _created(headers: Mapping[str, str], etag: str | None) -> Response:

@@ -255,8 +255,9 @@ def test_a_big_put_of_an_odd_size_stores_exactly_its_bytes(tmp_path: Path) -> No
     etag = hashlib.md5(body).hexdigest()
     created = put(app, body, ETag=etag, X_Object_Meta_Size="big")
     assert (created.status_int, created.headers["ETag"]) == (201, etag)
-    # find, create, the body read straight into one direct-write buffer, commit
-    assert trips.trips == 1 + 1 + 1 + 1
+    # found, checked and created; the body (read straight into one
+    # direct-write buffer) written; committed
+    assert trips.trips == 1 + 1 + 1
     data_file = next((tmp_path / "sda" / "objects").rglob("*.data"))
     with open(data_file, "rb") as handle:
         assert handle.read(BIG) == body
@@ -269,6 +270,21 @@ def test_a_big_put_of_an_odd_size_stores_exactly_its_bytes(tmp_path: Path) -> No
     trips.trips = 0
     assert call(app, "GET").body == body
     assert trips.trips == 1 + 3 + 1  # open with the first MiB, three more, the end
+
+
+def test_a_big_put_is_refused_in_its_first_trip(tmp_path: Path) -> None:
+    trips = CountingOffload()
+    app = make_app(tmp_path, trips)
+    body = os.urandom(BIG)
+    assert put(app, body).status_int == 201
+    trips.trips = 0
+    assert put(app, body, If_None_Match="*").status_int == 412  # never overwrites
+    assert trips.trips == 1
+    assert put(app, body, now(-100)).status_int == 409  # older than what is stored
+    assert trips.trips == 2
+    assert put(app, body, If_None_Match='"abc"').status_int == 400
+    assert trips.trips == 2  # refused before any disk work
+    assert len(list((tmp_path / "sda" / "objects").rglob("*.data"))) == 1
 
 
 @pytest.mark.parametrize("size", [4096, MIB])
