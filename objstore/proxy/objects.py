@@ -447,9 +447,9 @@ class ObjectController(Controller):
             if not updates.send_update(node, method, *names, update,
                                        connect_timeout=timeouts.connect,
                                        read_timeout=timeouts.read, pool=self.app.backend.pool):
-                self.app.logger.warning("update of /%s/%s on %s:%d/%s for a write one of its "
-                                        "object servers missed failed; left to replication",
-                                        names[0], names[1], node.host, node.port, node.device)
+                self.app.logger.warning("could not tell %s:%d/%s of a write to /%s/%s that "
+                                        "an object server missed; left to replication",
+                                        node.host, node.port, node.device, names[0], names[1])
         list(concurrency.GreenPool(len(sends)).imap(tell, sends))
 
     # -- GET / HEAD ------------------------------------------------------------
