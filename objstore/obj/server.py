@@ -170,7 +170,9 @@ class ObjectController:
                 self._receive(request, writer, length)
                 footer = None if footed is None else \
                     read_body(request, put_footer.footer_length(footed))
-                self.offload(_finish_job, writer, footer, sent_etag, metadata)
+                announced, _ = self._announced_trip(
+                    nodes, (account, container, obj),
+                    _finish_job, writer, footer, sent_etag, metadata)
             size, etag = writer.size, writer.etag
         metadata.update({"Content-Length": size, "ETag": etag})
         self._update_container(request, diskfile, "PUT", timestamp, metadata,
