@@ -26,9 +26,10 @@ server refuses while rows remain).
 Several expirers share the queue without doing the same row twice:
 ``processes`` = N and ``process`` = 0..N-1 give each the rows whose name
 hashes to its number. Recon (``object.recon``, entry ``object-expirer``):
-``objects`` (due rows this expirer owned), ``deleted`` (rows done),
-``failures`` (rows left for the next pass), ``errors`` (listings that
-failed).
+``objects`` (due rows this expirer owned), ``deleted`` (rows done, their
+object deleted now), ``stale`` (rows done whose object was gone already
+or no longer expired then), ``failures`` (rows left for the next pass),
+``errors`` (rows and listings that failed).
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class ObjectExpirer(Daemon):
     server_type = "object"
     server_section = "app:object-server"
     config_schema = ObjectExpirerConfig
-    counters = ("objects", "deleted", "failures", "errors")
+    counters = ("objects", "deleted", "stale", "failures", "errors")
     uses_local_devices = False  # the queue is in the cluster: any host may run it
 
     def __init__(self, conf: ObjectExpirerConfig, logger: logging.Logger,
@@ -136,14 +137,15 @@ class ObjectExpirer(Daemon):
             return False
         self.stats.add("objects")
         try:
-            done = self.expire(delete_at, account, obj_container, obj) and \
-                self._remove_row(container, row)
+            outcome = self.expire(delete_at, account, obj_container, obj)
+            if outcome is not None and not self._remove_row(container, row):
+                outcome = None
         except Exception:  # one row's trouble must not end the pass
             self.logger.exception("expiring queue row %r failed", row)
             self.stats.add("errors")
-            done = False
-        self.stats.add("deleted" if done else "failures")
-        return done
+            outcome = None
+        self.stats.add(outcome or "failures")
+        return outcome is not None
 
     # -- the queue ---------------------------------------------------------------
 
@@ -228,27 +230,30 @@ class ObjectExpirer(Daemon):
 
     # -- one object --------------------------------------------------------------
 
-    def expire(self, delete_at: int, account: str, container: str, obj: str) -> bool:
+    def expire(self, delete_at: int, account: str, container: str, obj: str) -> str | None:
         """Delete the object on its replicas if it still expires at
-        ``delete_at``; True once a majority has nothing left to delete."""
+        ``delete_at``. Once a majority has nothing left to delete:
+        "deleted" when some replica deleted it now, "stale" when none had
+        it to delete (gone already, or a later write moved or cleared its
+        expiry). None when the row must wait for another pass."""
         try:
             policy = self._policy_of(account, container)
         except LookupError as err:
             self.logger.warning("cannot expire /%s/%s/%s: %s", account, container, obj, err)
-            return False
+            return None
         if policy is None:
-            return True  # the container is gone, so is every object of it
+            return "stale"  # the container is gone, so is every object of it
         ring = self._object_ring(policy)
         if ring is None:
             self.logger.error("no ring for policy %d of /%s/%s", policy, account, container)
-            return False
+            return None
         part, nodes = ring.get_nodes(account, container, obj)
         container_part, container_nodes = self.container_ring.get_nodes(account, container)
         headers = {"X-Timestamp": Timestamp(delete_at).internal,
                    "X-If-Delete-At": str(delete_at),
                    "X-Backend-Storage-Policy-Index": str(policy),
                    expiring.CLEAN_QUEUE: "false"}
-        done = 0
+        done = deleted = 0
         for node, status, why in delete_everywhere(
                 nodes, part, f"/{account}/{container}/{obj}", headers, container_nodes,
                 container_part, connect_timeout=self.conf.conn_timeout,
@@ -258,7 +263,10 @@ class ObjectExpirer(Daemon):
                                     container, obj, node.ip, node.port, why)
             elif 200 <= status < 300 or status in DONE:
                 done += 1
-        return done > len(nodes) // 2
+                deleted += 200 <= status < 300
+        if done <= len(nodes) // 2:
+            return None
+        return "deleted" if deleted else "stale"
 
     def _policy_of(self, account: str, container: str) -> int | None:
         """The container's storage policy from its servers; None when every
