@@ -58,6 +58,9 @@ PIECE_WAIT = 1.0
 READ_STEP = 1 << 20  # a piece's reads, the wait checked between them
 # a PUT body up to this size is read whole before any replica is asked
 SMALL_BODY = 65536
+# How long a write's answer waits for the container updates of a replica
+# slot that failed (_tell_missed_containers); they go on after it
+CATCH_UP_WAIT = 1.0
 # Piece buffers of finished PUTs, kept for the next ones (at most 32 MiB a worker)
 _pieces = KeptBuffers(CHUNK, 8)
 # environ key: the sysmeta of the object a GET or HEAD answered with (show_sysmeta)
@@ -418,8 +421,9 @@ class ObjectController(Controller):
         miss an acknowledged object until then. So does the expirer's
         queue replica of such a slot (the expirer lists one replica).
         ``stored``: the slots that took the write (each told its own
-        replicas); ``stored_as``: the object's size and ETag for a PUT. A
-        replica that does not answer is left to replication, as before."""
+        replicas); ``stored_as``: the object's size and ETag for a PUT. The
+        answer waits for these at most CATCH_UP_WAIT; a replica that does
+        not answer is left to replication, as before."""
         replicas = len(self.ring.get_part_nodes(self.part))
         missing = [slot for slot in range(replicas) if slot not in stored]
         if not missing:
@@ -450,7 +454,11 @@ class ObjectController(Controller):
                 self.app.logger.warning("could not tell %s:%d/%s of a write to /%s/%s that "
                                         "an object server missed; left to replication",
                                         node.host, node.port, node.device, names[0], names[1])
-        list(concurrency.GreenPool(len(sends)).imap(tell, sends))
+        pool = concurrency.GreenPool(len(sends))
+        for send in sends:
+            pool.spawn(tell, send)
+        with concurrency.Timeout(CATCH_UP_WAIT, False):
+            pool.waitall()  # a replica on a host that went silent must not hold the answer
 
     # -- GET / HEAD ------------------------------------------------------------
 

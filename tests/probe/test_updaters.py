@@ -214,3 +214,60 @@ def test_expired_objects_leave_reads_listings_and_disks(probe: ProbeCluster) -> 
         status, headers, data = probe.request("GET", f"{container}/{name}")
         assert (status, data, headers["x-object-meta-name"]) == (200, body, name)
         assert headers.get("x-delete-at") == (str(later) if name.startswith("moved") else None)
+
+
+def test_a_write_that_lost_a_slot_mid_body_tells_its_container_replica_without_hanging(
+        probe: ProbeCluster) -> None:
+    """An object server dies while a PUT's body streams, and the container
+    server its slot was to tell has gone silent (stopped, not dead: it
+    takes connections and never answers). The PUT is still answered well
+    within the proxy's node_timeout (10 s), and once that container server
+    wakes up it lists the object: the proxy's update was on its way."""
+    import signal
+    import socket
+
+    from objstore.aio import processes
+    from objstore.proxy.update_pairing import pairing
+
+    assert probe.request("PUT", "c")[0] == 201
+    objects = probe.ring.get_part_nodes(probe.ring.get_part(ACCOUNT, "c", "mid"))
+    container_part, containers = probe.load_ring("container").get_nodes(ACCOUNT, "c")
+    told = containers[pairing(objects, containers)[0]]  # slot 0's container replica
+    victim = int(objects[0].device.removeprefix("sdb"))
+    silent = probe.server(int(told.device.removeprefix("sdb")), "container")
+    silent_pid = processes.running_pid(probe.data, silent)
+    assert silent_pid is not None
+    body = os.urandom(3_000_000)
+    sock = socket.create_connection(("127.0.0.1", probe.port), timeout=30)
+    try:
+        sock.sendall(f"PUT /v1/{ACCOUNT}/c/mid HTTP/1.1\r\nHost: x\r\n"
+                     f"X-Auth-Token: {probe.token}\r\nContent-Length: {len(body)}\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body[:1_000_000])
+        time.sleep(1.5)  # past the proxy's PIECE_WAIT: the first piece reached all three
+        os.killpg(silent_pid, signal.SIGSTOP)
+        probe.kill(victim)
+        began = time.monotonic()
+        sock.sendall(body[1_000_000:])
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536) or b"!"
+        took = time.monotonic() - began
+    finally:
+        sock.close()
+        os.killpg(silent_pid, signal.SIGCONT)
+    assert answer.startswith(b"HTTP/1.1 201"), answer
+    assert took < 5, took  # not the 10 s of a silent container server
+    path = f"{container_part}/{ACCOUNT}/c"
+
+    def listed_everywhere() -> bool:
+        return all([row["name"] for row in json.loads(
+            probe.direct(device, "GET", path, "format=json")[2])] == ["mid"]
+            for device in containers)
+    deadline = time.monotonic() + 8
+    while not listed_everywhere():
+        assert time.monotonic() < deadline, [probe.direct(d, "GET", path, "format=json")
+                                             for d in containers]
+        time.sleep(0.2)
+    assert probe.request("GET", "c/mid")[2] == body
