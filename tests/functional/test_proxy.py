@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .cluster import Cluster, ok, raw, token
+from .exchange import put_broken_off
 
 
 def test_the_swift_cli_works_unchanged(cluster: Cluster, tmp_path: Path) -> None:
@@ -135,22 +136,10 @@ def test_a_container_replica_hears_of_a_write_its_object_server_dropped_mid_body
     assert raw(cluster, "PUT", f"{path}/c", headers={"X-Auth-Token": auth})[0] == 201
     body = os.urandom(3_000_000)  # streamed, with the proxy's MD5 footer
     delete_at = int(time.time()) + 3 * 86400
-    sock = socket.create_connection(("127.0.0.1", cluster.ports["proxy"]), timeout=30)
-    try:
-        sock.sendall(f"PUT {path}/c/mid HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {auth}\r\n"
-                     f"X-Delete-At: {delete_at}\r\nContent-Length: {len(body)}\r\n"
-                     "Expect: 100-continue\r\n\r\n".encode())
-        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
-        sock.sendall(body[:1_000_000])
-        time.sleep(1.5)  # past the proxy's PIECE_WAIT: the first piece reached all three
-        cluster.stop_server("object2")
-        sock.sendall(body[1_000_000:])
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            answer += sock.recv(65536) or b"!"  # a closed socket ends it too
-        assert answer.startswith(b"HTTP/1.1 201"), answer
-    finally:
-        sock.close()
+    answer, _ = put_broken_off(cluster.ports["proxy"], f"{path}/c/mid",
+                               {"X-Auth-Token": auth, "X-Delete-At": str(delete_at)}, body,
+                               lambda: cluster.stop_server("object2"))
+    assert answer.startswith(b"HTTP/1.1 201"), answer
     assert container_replica_listings(cluster, account, "c") == [["mid"]] * 3
     queue = str(delete_at // 86400 * 86400)
     assert container_replica_listings(cluster, ".expiring_objects", queue) == \

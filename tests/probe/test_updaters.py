@@ -17,6 +17,7 @@ import pytest
 from objstore.common.timestamp import Timestamp
 from objstore.obj.expiring import QUEUE_ACCOUNT, queue_container
 from ring.devices import Device
+from tests.functional.exchange import put_broken_off
 
 from .cluster import ACCOUNT, NODES, ProbeCluster, etag
 from .test_replication import put_objects
@@ -224,7 +225,6 @@ def test_a_write_that_lost_a_slot_mid_body_tells_its_container_replica_without_h
     within the proxy's node_timeout (10 s), and once that container server
     wakes up it lists the object: the proxy's update was on its way."""
     import signal
-    import socket
 
     from objstore.aio import processes
     from objstore.proxy.update_pairing import pairing
@@ -238,24 +238,14 @@ def test_a_write_that_lost_a_slot_mid_body_tells_its_container_replica_without_h
     silent_pid = processes.running_pid(probe.data, silent)
     assert silent_pid is not None
     body = os.urandom(3_000_000)
-    sock = socket.create_connection(("127.0.0.1", probe.port), timeout=30)
-    try:
-        sock.sendall(f"PUT /v1/{ACCOUNT}/c/mid HTTP/1.1\r\nHost: x\r\n"
-                     f"X-Auth-Token: {probe.token}\r\nContent-Length: {len(body)}\r\n"
-                     "Expect: 100-continue\r\n\r\n".encode())
-        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
-        sock.sendall(body[:1_000_000])
-        time.sleep(1.5)  # past the proxy's PIECE_WAIT: the first piece reached all three
+
+    def stop_both() -> None:
         os.killpg(silent_pid, signal.SIGSTOP)
         probe.kill(victim)
-        began = time.monotonic()
-        sock.sendall(body[1_000_000:])
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            answer += sock.recv(65536) or b"!"
-        took = time.monotonic() - began
+    try:
+        answer, took = put_broken_off(probe.port, f"/v1/{ACCOUNT}/c/mid",
+                                      {"X-Auth-Token": probe.token}, body, stop_both)
     finally:
-        sock.close()
         os.killpg(silent_pid, signal.SIGCONT)
     assert answer.startswith(b"HTTP/1.1 201"), answer
     assert took < 5, took  # not the 10 s of a silent container server
