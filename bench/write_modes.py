@@ -72,7 +72,8 @@ def measure(root: str, size: int, count: int) -> list[tuple[str, float, float]]:
     for mode in ("cached", "direct"):
         directory = tempfile.mkdtemp(prefix=f"write-modes-{mode}-", dir=root)
         try:
-            rows.append((f"write {mode}", *timed(count, writer(directory, body, mode == "direct"))))
+            write = writer(directory, body, mode == "direct")
+            rows.append((f"write {mode}", *timed(count, write)))
             if mode == "direct":
                 rows.append(("read cold", *timed(count, reader(directory))))
                 rows.append(("read cached", *timed(count, reader(directory))))

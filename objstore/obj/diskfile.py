@@ -88,8 +88,9 @@ KEEP_CACHE_SIZE = 5 * 1024 * 1024
 # of CPU direct against 0.35-1.7 through the cache (4 MiB: 0.2-0.5 against
 # 3-10; bench/write_modes.py): the copy into pages the kernel must find
 # first, then write back. From 512 KiB down the two cost the same, and the
-# cache keeps a new object for its first GET. 1 MiB PUTs at 8 in flight: 89-96 -> 136-139 a second, and
-# their first GETs 10-35% slower (from the disk; doc/performance.md).
+# cache keeps a new object for its first GET. 1 MiB PUTs at 8 in flight:
+# 89-96 -> 136-139 a second, and their first GETs 10-35% slower (from the
+# disk; doc/performance.md).
 DIRECT_WRITE_SIZE = 1024 * 1024
 # A big body's pages are handed to the disk every this many bytes as it
 # arrives (see DiskFileWriter._write_back).

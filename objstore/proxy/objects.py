@@ -183,10 +183,9 @@ class ObjectController(Controller):
                              replicas)
         if status >= 300:
             raise HTTPError(status, "the storage nodes did not store the object")
-        if not degraded:
-            stored = {target.slot for target, answer in zip(conns, statuses) if answer < 300}
-            self._tell_missed_containers(stored, "PUT", headers,
-                                         {"Content-Length": size, "ETag": etag or ""})
+        self._tell_missed_containers(
+            {target.slot for target, answer in zip(conns, statuses) if answer < 300}, degraded,
+            "PUT", headers, {"Content-Length": size, "ETag": etag or ""})
         return _created(headers, etag)
 
     def _put_small(self, request: Request, headers: dict[str, str], length: int) -> Response:
@@ -216,10 +215,9 @@ class ObjectController(Controller):
             raise HTTPError(status, "the object exists (If-None-Match: *)" if status == 412
                             else reason or "the storage nodes did not store the object")
         etag = next((a.headers.get("ETag") for a in answers if 200 <= a.status < 300), None)
-        if not degraded:  # write_all answers slot by slot
-            self._tell_missed_containers({slot for slot, answer in enumerate(statuses)
-                                          if answer < 300}, "PUT", headers,
-                                         {"Content-Length": length, "ETag": etag or ""})
+        self._tell_missed_containers(  # write_all answers slot by slot
+            {slot for slot, answer in enumerate(statuses) if answer < 300}, degraded,
+            "PUT", headers, {"Content-Length": length, "ETag": etag or ""})
         return _created(headers, etag)
 
     def _per_node_headers(self, delete_at: str | None, container_updates: bool,
@@ -404,15 +402,16 @@ class ObjectController(Controller):
         answers = self.app.backend.write_all(self.ring, self.part, method, self.path, headers,
                                              b"", per_node)
         response = from_quorum(answers, len(answers), f"object {method} failed")
-        if method == "DELETE" and not degraded and response.status_int < 300:
+        if method == "DELETE" and response.status_int < 300:
             # a 404 wrote its tombstone and told its container replica too
             self._tell_missed_containers({slot for slot, answer in enumerate(answers)
                                           if answer.status < 300 or answer.status == 404},
-                                         "DELETE", headers, {})
+                                         degraded, "DELETE", headers, {})
         return response
 
-    def _tell_missed_containers(self, stored: set[int], op: str, headers: Mapping[str, str],
-                                stored_as: Mapping[str, Any]) -> None:
+    def _tell_missed_containers(self, stored: set[int], degraded: bool, op: str,
+                                headers: Mapping[str, str], stored_as: Mapping[str, Any]
+                                ) -> None:
         """After a write acknowledged without every replica slot (an
         object server failed mid-write, or no node could stand in for
         one), the container replicas only the failed slots were to tell
@@ -421,12 +420,14 @@ class ObjectController(Controller):
         miss an acknowledged object until then. So does the expirer's
         queue replica of such a slot (the expirer lists one replica).
         ``stored``: the slots that took the write (each told its own
-        replicas); ``stored_as``: the object's size and ETag for a PUT. The
+        replicas; with ``degraded`` each was named every container replica,
+        so none is left to tell); ``stored_as``: the object's size and ETag
+        for a PUT. The
         answer waits for these at most CATCH_UP_WAIT; a replica that does
         not answer is left to replication, as before."""
         replicas = len(self.ring.get_part_nodes(self.part))
         missing = [slot for slot in range(replicas) if slot not in stored]
-        if not missing:
+        if degraded or not missing:
             return
         timestamp, trans_id = Timestamp(headers["X-Timestamp"]), headers.get("X-Trans-Id")
         sends: list[tuple[NamedNode, str, tuple[str, str, str], dict[str, str]]] = []
