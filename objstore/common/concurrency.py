@@ -5,7 +5,7 @@ names means it can be replaced in one place. Everything else in objstore
 imports from here: green threads (``spawn``, ``GreenPool``, ``Event``), ``Timeout``,
 ``sleep``, ``run_blocking`` (a real OS thread for calls that block: fsync,
 opens, large reads and writes, so one slow disk cannot stall a worker's
-other requests) and sockets (``listen``, ``green_socket``). The HTTP
+other requests; ``start_blocking`` to go on meanwhile) and sockets (``listen``, ``green_socket``). The HTTP
 server itself is ours (wsgi_server.py), on these green threads.
 
 Eventlet warns about its own deprecation on import; that warning, and
@@ -18,7 +18,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -74,12 +74,13 @@ class _DiskThreads:
         spawn(self._hand_out)
 
     def call(self, func: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        return self.start(func, args, kwargs).wait()
+
+    def start(self, func: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> Started[R]:
         answer = Event()
         self._calls.put((answer, func, args, kwargs))
-        done, value = answer.wait()
-        if done:
-            return value  # type: ignore[no-any-return]
-        raise value
+        return Started(answer)
 
     def _work(self) -> None:
         while True:
@@ -103,6 +104,20 @@ class _DiskThreads:
                 answer.send((done, value))
 
 
+class Started(Generic[R]):
+    """A call already running in a disk thread (start_blocking)."""
+
+    def __init__(self, answer: Event) -> None:
+        self._answer = answer
+
+    def wait(self) -> R:
+        """Its result (or its exception, raised here) once it is done."""
+        done, value = self._answer.wait()
+        if done:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+
 _disk_threads: _DiskThreads | None = None
 
 
@@ -113,13 +128,33 @@ def run_blocking(func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
     thread (a disk thread itself, a daemon's) the call is simply made,
     and makes no pool: a pool started from another thread would take
     that thread for the hub's and run the hub's own calls in place."""
-    global _disk_threads
     if _real_thread.get_ident() != _real_threading.main_thread().ident:
         return func(*args, **kwargs)
+    return _pool().call(func, args, kwargs)
+
+
+def start_blocking(func: Callable[..., R], *args: Any, **kwargs: Any) -> Started[R]:
+    """run_blocking's call, handed to a disk thread at once; the caller
+    goes on and waits for it later. A green thread that only called
+    run_blocking would first have to wait for the hub's turn, which a
+    green thread busy sending may not give it for milliseconds. Off the
+    main thread the call is made here, as by run_blocking."""
+    if _real_thread.get_ident() != _real_threading.main_thread().ident:
+        answer = Event()
+        try:
+            answer.send((True, func(*args, **kwargs)))
+        except Exception as err:  # noqa: BLE001 -- raised by wait() instead
+            answer.send((False, err))
+        return Started(answer)
+    return _pool().start(func, args, kwargs)
+
+
+def _pool() -> _DiskThreads:
+    global _disk_threads
     pool = _disk_threads
     if pool is None or pool.pid != os.getpid():  # none yet, or inherited by a fork
         pool = _disk_threads = _DiskThreads(DISK_THREADS)
-    return pool.call(func, args, kwargs)
+    return pool
 
 
 def listen(address: tuple[str, int], backlog: int = 4096) -> socket.socket:

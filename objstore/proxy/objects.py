@@ -297,7 +297,10 @@ class ObjectController(Controller):
         A piece is hashed (MD5, 70 ms of CPU in a 64 MiB body) in a disk
         thread while the hub sends it: the two share no state, and
         hashlib lets go of the GIL, so the proxy uses a second core
-        (64 MiB PUT at c2 +10%). Pieces are read into one buffer, reused
+        (64 MiB PUT at c2 +10%). The hashing is handed over at once
+        (start_blocking): a green thread spawned to hand it over waited
+        for the hub's turn, which the sends gave it only once a socket
+        was full, 3.8 ms into a piece's ~17 (64 MiB PUT +3%, proxy -5 ms). Pieces are read into one buffer, reused
         once the last piece is hashed and sent, then kept for the next PUT."""
         source = request.environ["wsgi.input"]
         sums = ChecksumWriter() if footed else None
@@ -337,8 +340,7 @@ class ObjectController(Controller):
                 break
             received += got
             piece = buffer[:got]
-            hashing = None if sums is None else concurrency.spawn(
-                concurrency.run_blocking, sums.update, piece)
+            hashing = None if sums is None else concurrency.start_blocking(sums.update, piece)
             conns = self._send_to_all(conns, piece, replicas)
             if hashing is not None:
                 hashing.wait()

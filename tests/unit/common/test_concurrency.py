@@ -1,4 +1,4 @@
-"""run_blocking: calls made in real threads while green threads go on."""
+"""run_blocking and start_blocking: calls made in real threads while green threads go on."""
 from __future__ import annotations
 
 import subprocess
@@ -92,3 +92,34 @@ def test_a_first_call_from_another_thread_runs_in_place_and_the_hub_still_hands_
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["other thread in place True True",
                                         "main thread handed over True"]
+
+
+def test_a_started_call_runs_before_its_caller_yields_and_answers_on_wait() -> None:
+    # The caller goes on without yielding to the hub (a real sleep of 0.5 s);
+    # the call has run meanwhile, not only once the hub got a turn.
+    done = _run_python("""
+        from objstore.common import concurrency
+        concurrency.patch_process()
+        real_time = concurrency.eventlet.patcher.original("time")
+        began = real_time.monotonic()
+        started = concurrency.start_blocking(lambda: real_time.monotonic() - began)
+        real_time.sleep(0.5)
+        print("ran before the caller yielded", started.wait() < 0.25)
+        def fails():
+            raise KeyError("missing")
+        failing = concurrency.start_blocking(fails)
+        try:
+            failing.wait()
+        except KeyError as err:
+            print("raised on wait", err.args[0])
+        ident = concurrency._real_thread.get_ident
+        seen = []
+        worker = concurrency._real_threading.Thread(
+            target=lambda: seen.append(concurrency.start_blocking(ident).wait() == ident()))
+        worker.start()
+        worker.join()
+        print("other thread in place", seen == [True])
+        """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["ran before the caller yielded True",
+                                        "raised on wait missing", "other thread in place True"]
