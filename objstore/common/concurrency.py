@@ -5,8 +5,9 @@ names means it can be replaced in one place. Everything else in objstore
 imports from here: green threads (``spawn``, ``GreenPool``, ``Event``), ``Timeout``,
 ``sleep``, ``run_blocking`` (a real OS thread for calls that block: fsync,
 opens, large reads and writes, so one slow disk cannot stall a worker's
-other requests; ``start_blocking`` to go on meanwhile) and sockets (``listen``, ``green_socket``). The HTTP
-server itself is ours (wsgi_server.py), on these green threads.
+other requests; ``start_blocking`` to go on meanwhile) and sockets
+(``listen``, ``green_socket``). The HTTP server itself is ours
+(wsgi_server.py), on these green threads.
 
 Eventlet warns about its own deprecation on import; that warning, and
 only it, is silenced here, since the project knows and has chosen.

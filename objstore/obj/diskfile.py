@@ -290,6 +290,17 @@ class DiskFile:
                 if big:
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
+    def stored_table(self, info: ObjectInfo) -> bytes | None:
+        """The chunk checksum table as the .data holds it, unchecked (a
+        read checks the bytes against it); None when the file holds none
+        of this build's chunk size or it is cut short."""
+        expected = table_length(info.content_length)
+        if info.metadata.get(CHUNK_SIZE_KEY) != CHUNK:
+            return None
+        with open(info.data_path, "rb") as handle:
+            raw = os.pread(handle.fileno(), expected, info.data_end)
+        return raw if len(raw) == expected else None
+
     def _chunk_table(self, fd: int, info: ObjectInfo) -> array.array[int]:
         expected = table_length(info.content_length)
         raw = os.pread(fd, expected, info.data_end)

@@ -96,7 +96,7 @@ class _Receiver:
             if len(offered) >= MAX_OFFER:
                 raise HTTPError(413, f"an offer may hold at most {MAX_OFFER} objects")
             offered.append(check_offer(frame))
-        return {"want": self.offload(self._wants_job, offered)}
+        return {"want": self.offload(self._wants_job, offered), "tables": True}
 
     def _wants_job(self, offered: list[tuple[str, State]]) -> dict[str, list[str]]:
         device_path = self.manager.device_path(self.device)
@@ -153,12 +153,18 @@ class _Receiver:
         return diskfile, _held(diskfile.hash_dir, now, self.reclaim_age)
 
     def _store_data(self, diskfile: DiskFile, item: Item) -> tuple[int, str]:
-        writer = self.offload(diskfile.create, item.length)
+        """With the sender's checksum table, the bytes are checked against
+        it (computed anyway) instead of hashed to the ETag (see sync_protocol)."""
+        writer = self.offload(diskfile.create, item.length, item.table is None)
         try:
             for piece in self._body(item):
                 self.offload(writer.write, piece)
             etag = str(item.metadata["ETag"]).strip('"').lower()
-            if writer.etag != etag:
+            if item.table is not None:
+                if writer.sums.table() != item.table:
+                    return BAD_BODY, "body does not match the checksum table sent with it"
+                writer.given_etag = etag
+            elif writer.etag != etag:
                 return BAD_BODY, f"body MD5 {writer.etag} does not match its ETag {etag}"
             self.offload(writer.commit, item.metadata)
         finally:

@@ -36,9 +36,10 @@ from objstore.obj import layout
 from objstore.obj.diskfile import DiskFile, DiskFileManager
 from objstore.obj.exceptions import DiskFileNotFound
 from objstore.obj.sync_protocol import (
-    ProtocolError, State, body_frames, end_frame, header_frame, item_frame, pack,
+    MAX_TABLE, ProtocolError, State, body_frames, end_frame, header_frame, item_frame, pack,
     parse_results, parse_wants,
 )
+from objstore.obj.integrity import table_length
 
 MAX_ANSWER: Final = 64 * 1024 * 1024  # bytes of a peer's answer we are willing to hold
 SEND_SIZE: Final = 64 * 1024           # small frames are gathered into sends of this size
@@ -150,10 +151,12 @@ class LocalPartition:
         except OSError:
             return 0
 
-    def frames(self, name_hash: str, state: State, kinds: Sequence[str]) -> Iterator[Frame]:
-        """The push frames of an object's files of ``kinds``. Files that
-        changed since ``state`` was read are left out: each item is whole
-        or absent, never begun and dropped."""
+    def frames(self, name_hash: str, state: State, kinds: Sequence[str],
+               tables: bool = False) -> Iterator[Frame]:
+        """The push frames of an object's files of ``kinds`` (a .data's
+        with its checksum table when ``tables``). Files that changed since
+        ``state`` was read are left out: each item is whole or absent,
+        never begun and dropped."""
         diskfile = self.manager.get_by_hash(self.device, self.partition, name_hash, self.policy)
         for kind in kinds:
             name = state.file_name(kind)
@@ -161,14 +164,14 @@ class LocalPartition:
             if name is None or stamp is None:
                 continue
             if kind == "data":
-                yield from self._data_frames(diskfile, name_hash, name, stamp)
+                yield from self._data_frames(diskfile, name_hash, name, stamp, tables)
                 continue
             metadata = _file_metadata(diskfile, os.path.join(diskfile.hash_dir, name))
             if metadata is not None:
                 yield Frame(item_frame(name_hash, kind, stamp, metadata), kind)
 
     def _data_frames(self, diskfile: DiskFile, name_hash: str, name: str,
-                     stamp: Timestamp) -> Iterator[Frame]:
+                     stamp: Timestamp, tables: bool) -> Iterator[Frame]:
         try:
             info = diskfile.open()  # checks lengths; unreadable metadata is quarantined
         except DiskFileNotFound:
@@ -178,7 +181,9 @@ class LocalPartition:
         metadata = _file_metadata(diskfile, info.data_path)
         if metadata is None:
             return
-        yield Frame(item_frame(name_hash, "data", stamp, metadata), "data")
+        table = diskfile.stored_table(info) \
+            if tables and table_length(info.content_length) <= MAX_TABLE else None
+        yield Frame(item_frame(name_hash, "data", stamp, metadata, table), "data")
         # verified chunk by chunk: a bad one raises DiskFileQuarantined
         for piece, size in body_frames(diskfile.read(info)):
             yield Frame(piece, None, size)
@@ -226,6 +231,8 @@ class SyncClient:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        # peers whose last offer answer said they take checksum tables
+        self._take_tables: set[Peer] = set()
 
     @staticmethod
     def _headers(policy: int) -> dict[str, str]:
@@ -265,9 +272,13 @@ class SyncClient:
             yield end_frame(len(objects))
         answer = self._call(peer, "SYNC", f"/{peer.device}/{partition}", policy, body())
         try:
-            wants = parse_wants(answer)
+            wants, tables = parse_wants(answer)
         except ProtocolError as err:
             raise PeerError(peer, str(err), 200) from None
+        if tables:
+            self._take_tables.add(peer)
+        else:
+            self._take_tables.discard(peer)
         return {name_hash: kinds for name_hash, kinds in wants.items() if name_hash in objects}
 
     def push(self, peer: Peer, local: LocalPartition,
@@ -276,12 +287,13 @@ class SyncClient:
         each file it got. Local trouble reading a file (DiskFileQuarantined,
         OSError) ends the push and is raised as it is."""
         sizes: dict[str, int] = {}  # body bytes sent per hash
+        tables = peer in self._take_tables
 
         def body() -> Iterator[bytes]:
             yield header_frame("push")
             sent = 0
             for name_hash, state, kinds in items:
-                for frame in local.frames(name_hash, state, kinds):
+                for frame in local.frames(name_hash, state, kinds, tables):
                     if frame.starts is not None:
                         sent += 1
                     elif frame.body_bytes:

@@ -300,8 +300,9 @@ class ObjectController(Controller):
         (64 MiB PUT at c2 +10%). The hashing is handed over at once
         (start_blocking): a green thread spawned to hand it over waited
         for the hub's turn, which the sends gave it only once a socket
-        was full, 3.8 ms into a piece's ~17 (64 MiB PUT +3%, proxy -5 ms). Pieces are read into one buffer, reused
-        once the last piece is hashed and sent, then kept for the next PUT."""
+        was full, 3.8 ms into a piece's ~17 (64 MiB PUT +3%, proxy -5 ms).
+        Pieces are read into one buffer, reused once the last piece is
+        hashed and sent, then kept for the next PUT."""
         source = request.environ["wsgi.input"]
         sums = ChecksumWriter() if footed else None
         kept = _pieces.take()

@@ -137,6 +137,10 @@ def item(**changes: object) -> dict[str, object]:
      "Content-Length"),
     (item(metadata={"X-Timestamp": T[1].internal, "Content-Length": 3}), "no ETag"),
     ({"hash": GOOD_HASH}, "bad push frame"),
+    (item(extra=1), "bad push frame"),
+    (item(table=b"\0" * 3), "table must be 4 bytes"),
+    (item(table="abcd"), "table must be 4 bytes"),
+    (item(kind="ts", table=b"\0" * 4), "only a .data has a table"),
 ])
 def test_bad_push_items_are_refused_with_a_reason(frame: dict[str, object],
                                                   problem: str) -> None:
@@ -148,6 +152,7 @@ def test_a_good_item_and_offer_pass() -> None:
     good = check_item(item())
     assert (good.name_hash, good.kind, good.timestamp, good.length) == (GOOD_HASH, "data",
                                                                         T[1], 3)
+    assert good.table is None and check_item(item(table=b"\1" * 4)).table == b"\1" * 4
     assert check_offer(state(data=1, meta=2).offer_frame(GOOD_HASH)) == (GOOD_HASH,
                                                                           state(data=1, meta=2))
     for bad in ({"hash": GOOD_HASH, "data": None, "meta": None, "ts": None},
@@ -159,8 +164,9 @@ def test_a_good_item_and_offer_pass() -> None:
 
 
 def test_answers_are_checked() -> None:
-    assert parse_wants(pack({"v": 1, "want": {GOOD_HASH: ["data", "meta"]}})) == {
-        GOOD_HASH: ["data", "meta"]}
+    assert parse_wants(pack({"v": 1, "want": {GOOD_HASH: ["data", "meta"]}})) == (
+        {GOOD_HASH: ["data", "meta"]}, False)
+    assert parse_wants(pack({"v": 1, "want": {}, "tables": True})) == ({}, True)
     assert parse_results(pack({"v": 1, "results": [[GOOD_HASH, "ts", "1", 201, ""]]})) == [
         (GOOD_HASH, "ts", "1", 201, "")]
     for bad in (b"\xc1", pack({"v": 9, "want": {}}), pack({"v": 1, "want": {GOOD_HASH: ["x"]}}),

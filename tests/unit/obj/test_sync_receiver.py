@@ -15,6 +15,7 @@ from objstore.common.timestamp import Timestamp
 from objstore.obj import diskfile as diskfile_module
 from objstore.obj import durable_names
 from objstore.obj.diskfile import DiskFileManager
+from objstore.obj.integrity import ChecksumWriter
 from objstore.obj.sync_protocol import (
     BAD_BODY, HELD, NO_BASE, STORED, State, body_frames, end_frame, header_frame, item_frame,
     pack, unpack,
@@ -135,6 +136,7 @@ def test_an_offer_is_answered_with_what_the_device_lacks(app: Any, devices: Path
     status, answer = sync(app, offer((HASH, State(data=T[2], meta=T[3])),
                                      (other, State(ts=T[4]))))
     assert status == 200 and answer["want"] == {HASH: ["data", "meta"], other: ["ts"]}
+    assert answer["tables"] is True  # senders may send checksum tables with their .data
     status, answer = sync(app, offer((HASH, State(data=T[1]))))
     assert (status, answer["want"]) == (200, {})
 
@@ -156,6 +158,33 @@ def test_a_meta_without_its_data_is_not_kept(app: Any, devices: Path) -> None:
     status, answer = sync(app, push(item_frame(HASH, "meta", T[2],
                                                {"X-Timestamp": T[2].internal})))
     assert (status, answer["results"][0][3]) == (200, NO_BASE) and files(devices) == []
+
+
+def table_of(body: bytes) -> bytes:
+    sums = ChecksumWriter(with_md5=False)
+    sums.update(body)
+    return sums.table()
+
+
+def test_a_body_sent_with_its_checksum_table_is_checked_against_it(app: Any,
+                                                                   devices: Path) -> None:
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    # The table, not the MD5, is the proof: a body that matches the sender's
+    # table is kept under the ETag its metadata states, unhashed.
+    stated = data_metadata(body, T[1], ETag="0" * 32)
+    good = [item_frame(HASH, "data", T[1], stated, table_of(body)),
+            *(frame for frame, _ in body_frames(iter([body])))]
+    flipped = body[:1000] + bytes([body[1000] ^ 1]) + body[1001:]
+    bad = [item_frame(HASH, "data", T[2], data_metadata(body, T[2]), table_of(body)),
+           *(frame for frame, _ in body_frames(iter([flipped])))]
+    status, answer = sync(app, push(b"".join(good), b"".join(bad)))
+    assert status == 200
+    assert [row[3] for row in answer["results"]] == [STORED, BAD_BODY]
+    assert "does not match the checksum table" in answer["results"][1][4]
+    assert files(devices) == [T[1].internal + ".data"]
+    manager = DiskFileManager(str(devices), hasher=HASHER)
+    info = manager.get("sda", 7, *NAME).open()
+    assert b"".join(manager.get("sda", 7, *NAME).read(info)) == body and info.etag == "0" * 32
 
 
 def test_a_body_that_does_not_match_its_etag_is_not_kept(app: Any, devices: Path) -> None:

@@ -3,14 +3,17 @@ that are down, slow or strange (never a hang)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from objstore.obj.exceptions import DiskFileQuarantined
+from objstore.obj.integrity import ChecksumWriter
 from objstore.obj.sync_protocol import STORED, FrameReader, State
 from objstore.obj.sync_sender import HttpTransport, LocalPartition, Peer, PeerError, SyncClient
 from tests.fakes.http_backend import FakeBackend
@@ -116,6 +119,55 @@ def test_offer_and_push_through_the_client(cluster: Cluster) -> None:
     with pytest.raises(PeerError) as caught:
         client.suffix_hashes(Peer("sd9", "127.0.0.1", PORTS[2]), 0, 1)
     assert caught.value.device_gone and not caught.value.server_down
+
+
+class BodiesSeen:
+    """A transport that keeps each request body it passes on."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.bodies: list[bytes] = []
+
+    def request(self, peer: Peer, method: str, path: str, headers: Mapping[str, str],
+                body: Iterable[bytes] | None = None) -> tuple[int, bytes]:
+        data = b"".join(body) if body is not None else b""
+        self.bodies.append(data)
+        answer: tuple[int, bytes] = self.inner.request(peer, method, path, headers, [data])
+        return answer
+
+
+def item_frames(body: bytes) -> list[dict[str, Any]]:
+    reader = FrameReader(_reader(body))
+    found = []
+    while not reader.at_end():
+        frame = reader.next()
+        if isinstance(frame, dict) and "kind" in frame:
+            found.append(frame)
+    return found
+
+
+def test_a_data_goes_with_its_checksum_table_to_a_peer_that_takes_them(
+        cluster: Cluster) -> None:
+    body = os.urandom(300_000)
+    cluster.put([1], "cat", body, stamp(300))
+    partition = local(cluster, 1, "cat")
+    objects = partition.objects(partition.suffixes())
+    peer = Peer("sd2", "127.0.0.1", PORTS[2])
+    transport = BodiesSeen(cluster.transport)
+    client = SyncClient(transport)
+    items = [(name_hash, state, ["data"]) for name_hash, state in objects.items()]
+    client.push(peer, partition, items)  # no offer yet: the peer may be an older server
+    assert "table" not in item_frames(transport.bodies[-1])[0]
+    shutil.rmtree(cluster.diskfile(2, "cat").hash_dir)  # a lost disk: it wants it again
+    wants = client.offer(peer, 0, partition.partition, objects)
+    assert wants == {name_hash: ["data"] for name_hash in objects}
+    results = client.push(peer, partition, items)
+    assert [result.status for result in results] == [STORED]
+    sums = ChecksumWriter(with_md5=False)
+    sums.update(body)
+    assert item_frames(transport.bodies[-1])[0]["table"] == sums.table()
+    info = cluster.diskfile(2, "cat").open()
+    assert b"".join(cluster.diskfile(2, "cat").read(info)) == body
 
 
 @pytest.fixture
