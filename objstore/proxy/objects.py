@@ -24,7 +24,7 @@ from objstore.common.config import is_true
 from objstore.common.http import HTTPError, Request, Response, header_fields, read_body
 from objstore.common.http_client import BackendConnection, BackendError, BackendResponse
 from objstore.common.kept_buffers import KeptBuffers
-from objstore.common.named_nodes import NamedNode, named_nodes, node_headers, nodes_headers
+from objstore.common.named_nodes import NamedNode, named_nodes, nodes_headers
 from objstore.common.request_body import read_into
 from objstore.common.timestamp import Timestamp
 from objstore.obj import expiring, put_footer, updates
@@ -125,15 +125,22 @@ class ObjectController(Controller):
         return self.app.backend.reachable(self.ring, self.part) < \
             len(self.ring.get_part_nodes(self.part))
 
-    def _queue_headers(self, delete_at: str | None) -> list[dict[str, str]]:
+    def _queue_headers(self, delete_at: str | None, degraded: bool = False
+                       ) -> list[dict[str, str]]:
         """For a write that sets X-Delete-At: the expirer queue container's
-        replicas, one per object server (spread as container updates are)."""
+        replicas, one per object server (spread as container updates are);
+        ``degraded``: all of them to each, its own first (the expirer lists
+        one replica, which must not miss the row while replication has yet
+        to bring it; see _container_headers)."""
         if delete_at is None:
             return []
         container = expiring.queue_container(int(delete_at))
         part, nodes = self.app.rings.container.get_nodes(expiring.QUEUE_ACCOUNT, container)
-        return [{**node_headers("Delete-At", node.ip, node.port, node.device, part),
-                 "X-Delete-At-Container": container} for node in nodes]
+        replicas = [(node.ip, node.port, node.device) for node in nodes]
+        orders = [[index, *(other for other in range(len(nodes)) if other != index)]
+                  if degraded else [index] for index in range(len(nodes))]
+        return [{**nodes_headers("Delete-At", [replicas[index] for index in order], part),
+                 "X-Delete-At-Container": container} for order in orders]
 
     # -- PUT ---------------------------------------------------------------------
 
@@ -225,7 +232,7 @@ class ObjectController(Controller):
         """The extra headers of the request to replica ``index``: which
         container replica (and expiry queue replica) it updates."""
         container_headers = self._container_headers(degraded) if container_updates else []
-        queue_headers = self._queue_headers(delete_at)
+        queue_headers = self._queue_headers(delete_at, degraded)
 
         def per_node(index: int) -> dict[str, str]:
             extra = container_headers[index % len(container_headers)] if container_headers else {}
@@ -423,8 +430,8 @@ class ObjectController(Controller):
         miss an acknowledged object until then. So does the expirer's
         queue replica of such a slot (the expirer lists one replica).
         ``stored``: the slots that took the write (each told its own
-        replicas; with ``degraded`` each was named every container replica,
-        so none is left to tell); ``stored_as``: the object's size and ETag
+        replicas; with ``degraded`` each was named every container and
+        queue replica, so none is left to tell); ``stored_as``: the object's size and ETag
         for a PUT. The
         answer waits for these at most CATCH_UP_WAIT; a replica that does
         not answer is left to replication, as before."""

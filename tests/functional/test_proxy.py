@@ -106,7 +106,8 @@ def container_replica_listings(cluster: Cluster, account: str, container: str
 def test_every_container_replica_hears_of_writes_while_an_object_server_is_down(
         cluster: Cluster) -> None:
     """Three object servers and no handoff: a write lands on two, and the
-    container replica paired with the third must still hear of it."""
+    container replica paired with the third must still hear of it, as
+    must the expirer's queue replica paired with it."""
     auth, url = token(cluster)
     path = "/" + url.split("/", 3)[3]
     account = path.rsplit("/", 1)[1]
@@ -114,10 +115,15 @@ def test_every_container_replica_hears_of_writes_while_an_object_server_is_down(
     assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
     cluster.stop_server("object2")
     names = [f"small-{n}" for n in range(12)] + ["big"]
+    delete_at = int(time.time()) + 3 * 86400
     for name in names:
         body = os.urandom(2_000_000) if name == "big" else b"small"
-        assert raw(cluster, "PUT", f"{path}/c/{name}", body, headers)[0] == 201
+        expiring = {"X-Delete-At": str(delete_at)} if name in ("small-0", "big") else {}
+        assert raw(cluster, "PUT", f"{path}/c/{name}", body, {**headers, **expiring})[0] == 201
     assert container_replica_listings(cluster, account, "c") == [sorted(names)] * 3
+    queue = str(delete_at // 86400 * 86400)
+    assert container_replica_listings(cluster, ".expiring_objects", queue) == \
+        [[f"{delete_at}-{account}/c/big", f"{delete_at}-{account}/c/small-0"]] * 3
     for name in names[:6]:
         assert raw(cluster, "DELETE", f"{path}/c/{name}", headers=headers)[0] == 204
     assert container_replica_listings(cluster, account, "c") == [sorted(names[6:])] * 3
