@@ -44,7 +44,11 @@ Measurements, one JSON line each on stdout (``measurement`` names it;
   auditor with its rate limits off (0), the objects' pages evicted from
   the page cache first (``posix_fadvise``), so bytes come from the disk.
 * ``restore`` of sdb, then of sdc: node 1's device directory is deleted
-  and made again empty (a replaced disk), then nodes 2 and 3 each run
+  and made again empty, with a new filesystem mounted on it (a replaced
+  disk; ``new_disk`` says which: as root, an ext4 or xfs like the one
+  under ``--dir`` on a loop device, see scratch_fs.py; otherwise the
+  emptied directory, where ext4 makes every new file pay for the
+  thousands of inodes just freed), then nodes 2 and 3 each run
   ``objstore-object-replicator CONF --once --devices <dev>`` at the same
   time (processes, as on a real cluster; each ``--once`` pass recomputes
   its own suffix hashes as it goes), the peers' data evicted from the
@@ -84,6 +88,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from clusters import IP, alive, children_of, free_base, say, stop_groups, wait_http  # noqa: E402
 from object_server_bench import byte_size  # noqa: E402
+from scratch_fs import ScratchFilesystem  # noqa: E402
 from side_by_side import write_new_file  # noqa: E402
 
 from objstore.common.logs import get_logger  # noqa: E402
@@ -166,6 +171,7 @@ class BenchCluster:
         base = free_base(7300, [0, 1, 2], set())
         self.ports = {node: base + node - 1 for node in NODES}
         self.pids: dict[int, int] = {}
+        self.new_disks: list[ScratchFilesystem] = []  # restored devices' filesystems
         for directory in ("etc", "rings", "log", "recon"):
             (root / directory).mkdir(parents=True, exist_ok=True)
         self.cluster_conf = root / "etc" / "objstore.conf"
@@ -399,7 +405,11 @@ def restore(cluster: BenchCluster, device: str, size: int, expected: int,
     say(f"restoring node 1's {device} from nodes 2 and 3 ...")
     lost = cluster.device(1, device)
     shutil.rmtree(lost)
-    lost.mkdir()  # a new, empty disk in its place
+    lost.mkdir()  # a new, empty disk in its place: a new filesystem where one can be made
+    new_disk = ScratchFilesystem()
+    if new_disk.make(at=lost) is not None:
+        cluster.new_disks.append(new_disk)
+    described = new_disk.description or "the emptied directory, on the same filesystem"
     for node in NODES[1:]:
         evict(cluster.device(node, device))
     servers = cluster.servers_cpu()
@@ -412,7 +422,8 @@ def restore(cluster: BenchCluster, device: str, size: int, expected: int,
     same_size = disk["large_files"] if size == disk["large_files"]["size"] else \
         disk["small_files"]
     return {
-        "device": device, "object_size": size, "objects_expected": expected,
+        "device": device, "new_disk": described, "object_size": size,
+        "objects_expected": expected,
         "objects_restored": restored, "bytes_restored": restored * size,
         "seconds": round(seconds, 3), "objects_per_s": round(restored / seconds, 1),
         "mb_per_s": round(rate, 1), "vs_disk": round(rate / disk["big_file_mb_per_s"], 4),
@@ -521,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
         say("interrupted")
     finally:
         cluster.stop()
+        for disk in cluster.new_disks:
+            disk.remove()
         if failed or args.keep:
             say(f"kept {root} (logs in {root / 'log'})")
         else:

@@ -69,9 +69,12 @@ class ScratchFilesystem:
         self.image: Path | None = None
         self.loop: str | None = None
         self.mount_point: Path | None = None
+        self._made_mount_point = False
         self.description = ""
 
-    def make(self) -> Path | None:
+    def make(self, at: Path | None = None) -> Path | None:
+        """Mounted at ``at`` (an empty directory), or at a new one in the
+        temp directory."""
         where = tempfile.gettempdir()
         mount = mount_of(where)
         if os.geteuid() != 0 or mount is None or shutil.which("losetup") is None:
@@ -95,7 +98,9 @@ class ScratchFilesystem:
                                     str(self.image)], check=True, capture_output=True,
                                    text=True).stdout.strip()
         subprocess.run([*mkfs, self.loop], check=True, capture_output=True)
-        self.mount_point = Path(tempfile.mkdtemp(prefix="side_by_side-mnt-", dir=where))
+        self._made_mount_point = at is None
+        self.mount_point = Path(tempfile.mkdtemp(prefix="side_by_side-mnt-", dir=where)) \
+            if at is None else at
         subprocess.run(["mount", *mount_options, self.loop, str(self.mount_point)],
                        check=True, capture_output=True)
         return self.mount_point
@@ -103,10 +108,11 @@ class ScratchFilesystem:
     def remove(self) -> None:
         if self.mount_point is not None:
             subprocess.run(["umount", str(self.mount_point)], capture_output=True, check=False)
-            try:
-                self.mount_point.rmdir()
-            except OSError:
-                pass
+            if self._made_mount_point:
+                try:
+                    self.mount_point.rmdir()
+                except OSError:
+                    pass
         if self.loop is not None:
             subprocess.run(["losetup", "-d", self.loop], capture_output=True, check=False)
         if self.image is not None:
