@@ -62,7 +62,7 @@ from typing import Any
 from objstore.common.crc import crc32
 from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
 from objstore.common.timestamp import Timestamp
-from objstore.obj import direct_writes, durable_names, hashes, layout, young_dirs
+from objstore.obj import direct_writes, durable_names, free_space, hashes, layout, young_dirs
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileError, DiskFileExpired,
     DiskFileNoSpace, DiskFileNotFound, DiskFileQuarantined,
@@ -157,12 +157,14 @@ class DiskFileManager:
 
     def __init__(self, devices: str, *, mount_check: bool = False,
                  reclaim_age: float = 7 * 86400.0, hasher: PathHasher | None = None,
-                 disk_chunk_size: int = DISK_CHUNK_SIZE) -> None:
+                 disk_chunk_size: int = DISK_CHUNK_SIZE,
+                 reserve: free_space.Reserve = free_space.NONE) -> None:
         self.devices = devices
         self.mount_check = mount_check
         self.reclaim_age = reclaim_age
         self.hasher = hasher
         self.disk_chunk_size = disk_chunk_size
+        self.reserve = reserve  # free space a new .data must leave (free_space.py)
 
     def device_path(self, device: str) -> str:
         path = os.path.join(self.devices, layout.check_device(device))
@@ -528,7 +530,11 @@ class DiskFileWriter:
 
     def __init__(self, diskfile: DiskFile, size: int | None, hashed: bool = True) -> None:
         """``hashed=False``: no MD5 here; ``given_etag`` must be set
-        before ``commit`` (put_footer.py)."""
+        before ``commit`` (put_footer.py). DiskFileNoSpace (507) when the
+        body would leave the device less than its reserve."""
+        reserve = diskfile.manager.reserve
+        if not reserve.allows(diskfile.device_path, size or 0):
+            raise DiskFileNoSpace(f"device full: it keeps {reserve} free (fallocate_reserve)")
         self.diskfile = diskfile
         self.fd, self.temp_path = diskfile._temp_file()
         self.sums = ChecksumWriter(with_md5=hashed)

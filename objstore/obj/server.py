@@ -39,7 +39,7 @@ from objstore.common.http_client import ConnectionPool
 from objstore.common.named_nodes import NamedNode
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
-from objstore.obj import expiring, hashes, put_footer, sync_receiver, updates
+from objstore.obj import expiring, free_space, hashes, put_footer, sync_receiver, updates
 from objstore.obj.update_batches import Expected, UpdateBatcher
 from objstore.obj.diskfile import DISK_CHUNK_SIZE, DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import (
@@ -76,6 +76,11 @@ class ObjectServerConfig(ServerConfig):
                                  minimum=0.01)
     cluster_conf: str = option("/etc/objstore/objstore.conf",
                                "the cluster file: hash path secret and storage policies")
+    fallocate_reserve: str = option("1%", "free space kept on each device: a new object that "
+                                    "would leave less is refused 507 (bytes, or N%)")
+
+    def __post_init__(self) -> None:
+        free_space.Reserve.parse(self.fallocate_reserve)  # ValueError: a config error
 
 
 Offload = Callable[..., Any]
@@ -92,9 +97,10 @@ class ObjectController:
                  manager: Any = None, offload: Offload = _inline) -> None:
         self.conf = conf
         self.logger = logger
-        self.manager = manager or DiskFileManager(conf.devices, mount_check=conf.mount_check,
-                                                  reclaim_age=conf.reclaim_age,
-                                                  disk_chunk_size=conf.disk_chunk_size)
+        self.manager = manager or DiskFileManager(
+            conf.devices, mount_check=conf.mount_check, reclaim_age=conf.reclaim_age,
+            disk_chunk_size=conf.disk_chunk_size,
+            reserve=free_space.Reserve.parse(conf.fallocate_reserve))
         self.offload = offload
         # to the container servers: kept-alive sockets, concurrent updates batched
         self.updates = UpdateBatcher(connect_timeout=conf.conn_timeout,

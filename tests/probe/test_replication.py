@@ -107,6 +107,43 @@ def test_writes_made_while_a_server_is_down_go_home_from_their_handoffs(
     assert_clients_see(probe, "handoffs", bodies)
 
 
+def test_a_full_device_sends_writes_to_a_handoff_and_takes_them_back_once_freed(
+        probe: ProbeCluster) -> None:
+    """Node 1's device is past its fallocate_reserve (100% here: no room
+    is enough): new objects go to a handoff, every write and read still
+    succeeds, and once space is freed the replicator brings them home."""
+    conf = probe.data.conf(probe.object_server(1))
+    roomy = conf.read_text()
+    probe.kill(1)
+    conf.write_text(roomy.replace("[app:object-server]\n",
+                                  "[app:object-server]\nfallocate_reserve = 100%\n", 1))
+    probe.restart(1)
+    bodies = put_objects(probe, "full", 120)
+    big = next(f"big-{n}" for n in range(100) if 1 in probe.placement("full", f"big-{n}")[1])
+    bodies[big] = os.urandom(3_000_000)  # streamed, with the proxy's footer
+    assert probe.request("PUT", f"full/{big}", bodies[big], {"X-Object-Meta-Name": big})[0] == 201
+    moved = [name for name in bodies if 1 in probe.placement("full", name)[1]]
+    assert len(moved) > 50
+    for name in moved:
+        replicas = probe.replicas("full", name)
+        (other,) = set(NODES) - set(probe.placement("full", name)[1])
+        assert replicas[other].exists and not replicas[1].exists, name
+    assert_clients_see(probe, "full", bodies)
+    gone = moved[0]
+    assert probe.request("DELETE", f"full/{gone}")[0] == 204  # deletes free space: never refused
+    del bodies[gone]
+    probe.kill(1)
+    conf.write_text(roomy)
+    probe.restart(1)
+
+    assert replicate(probe) <= 3
+    assert_on_every_primary(probe, "full", bodies)
+    assert_clients_see(probe, "full", bodies)
+    assert probe.request("GET", f"full/{gone}")[0] == 404
+    assert not any(replica.kinds() == ["data"]
+                   for replica in probe.replicas("full", gone).values())
+
+
 def test_a_wiped_device_is_restored(probe: ProbeCluster) -> None:
     bodies = put_objects(probe, "wiped", 60, max_size=200_000)
     posted = list(bodies)[:10]
