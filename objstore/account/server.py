@@ -117,7 +117,7 @@ class AccountController(DatabaseController):
         timestamp = header_timestamp(request)
         metadata = self.request_metadata(request, timestamp)
         created = self.run(target.device, target.path, self._put_account, target, timestamp,
-                           metadata)
+                           metadata, grows=True)
         return respond(201 if created else 202)
 
     @staticmethod
@@ -150,8 +150,10 @@ class AccountController(DatabaseController):
             timestamp=(header_timestamp(request) if "X-Timestamp" in request.headers
                        else Timestamp.now()),
         )
-        self.run(target.device, target.path, self._record_container, target, report)
-        return respond(204 if report.delete_timestamp > report.put_timestamp else 201)
+        deleted = report.delete_timestamp > report.put_timestamp
+        self.run(target.device, target.path, self._record_container, target, report,
+                 grows=not deleted)
+        return respond(204 if deleted else 201)
 
     def _record_container(self, broker: AccountBroker, target: _Target,
                           report: _Report) -> None:
@@ -222,7 +224,7 @@ class AccountController(DatabaseController):
         timestamp = header_timestamp(request)
         target = self._target(request)
         metadata = self.request_metadata(request, timestamp)
-        self.run(target.device, target.path, self._post, metadata)
+        self.run(target.device, target.path, self._post, metadata, grows=True)
         return respond(204)
 
     @staticmethod

@@ -46,7 +46,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
-from objstore.common import constraints, db_transfer, paths
+from objstore.common import constraints, db_transfer, free_space, paths
 from objstore.common.config import option
 from objstore.common.db import (
     DatabaseBroker, DatabaseError, DatabaseLockTimeout, DatabaseNotFound,
@@ -78,6 +78,12 @@ class DatabaseServerConfig(ServerConfig):
         ".", "accounts whose names start with this are made on first use (internal accounts)")
     cluster_conf: str = option("/etc/objstore/objstore.conf",
                                "the cluster file: hash path secret and storage policies")
+    fallocate_reserve: str = option("1%", "free space kept on each device: past it, PUT, POST, "
+                                    "UPDATE and replication merges are refused 507 (bytes, "
+                                    "or N%)")
+
+    def __post_init__(self) -> None:
+        free_space.Reserve.parse(self.fallocate_reserve)  # ValueError: a config error
 
 
 def _inline(func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -129,6 +135,7 @@ class DatabaseController:
                                                                    is_default=True)])
         self.hasher = hasher
         self.offload = offload
+        self.reserve = free_space.Reserve.parse(conf.fallocate_reserve)
 
     def __call__(self, request: Request) -> Response:
         handler = getattr(self, "do_" + request.method, None)
@@ -152,21 +159,38 @@ class DatabaseController:
                             str(check_partition(partition)), name_hash[-3:], name_hash,
                             name_hash + ".db")
 
-    def _check_device(self, device: str) -> None:
+    def _check_device(self, device: str, grows: bool = False) -> None:
+        """507 for a device that is missing, or (``grows``: the request
+        may make its databases bigger) past its fallocate_reserve."""
         path = os.path.join(self.conf.devices, check_device(device))
         if self.conf.mount_check and not os.path.ismount(path):
             raise HTTPError(507, f"device {device} is not mounted")
         if not os.path.isdir(path):
             raise HTTPError(507, f"device {device} does not exist")
+        if grows and not self.reserve.allows(path, 0):
+            raise HTTPError(507, f"device {device} is full: it keeps {self.reserve} free "
+                                 f"(fallocate_reserve)")
 
-    def run(self, device: str, path: str, work: Callable[..., R], *args: Any) -> R:
+    def has_room(self, device: str) -> bool:
+        """Whether the device has room beyond its fallocate_reserve (a
+        quick statfs, no disk access); a missing device is left to ``run``."""
+        try:
+            return self.reserve.allows(os.path.join(self.conf.devices, check_device(device)), 0)
+        except OSError:
+            return True
+
+    def run(self, device: str, path: str, work: Callable[..., R], *args: Any,
+            grows: bool = False) -> R:
         """``work(broker, *args)`` in one trip through ``offload`` (see the
-        module doc); what it raises as an HTTP error."""
-        result: R = self.offload(self._run, device, path, work, args)
+        module doc); what it raises as an HTTP error. ``grows``: the work
+        may make the database bigger, refused on a device past its reserve
+        (what frees space, DELETE, never is)."""
+        result: R = self.offload(self._run, device, path, work, args, grows)
         return result
 
-    def _run(self, device: str, path: str, work: Callable[..., R], args: tuple[Any, ...]) -> R:
-        self._check_device(device)
+    def _run(self, device: str, path: str, work: Callable[..., R], args: tuple[Any, ...],
+             grows: bool) -> R:
+        self._check_device(device, grows)
         broker = self.BROKER(path)
         try:
             return work(broker, *args)
@@ -255,7 +279,7 @@ class DatabaseController:
             return respond(200, {"Content-Type": "application/json; charset=utf-8"},
                            json.dumps(info).encode("ascii"))
         op, args = _replicate_request(request.body)
-        result = self.run(device, path, _REPLICATE_OPS[op], args)
+        result = self.run(device, path, _REPLICATE_OPS[op], args, grows=op.startswith("merge_"))
         if result is None:
             return respond(202)
         return respond(200, {"Content-Type": "application/x-msgpack"},
@@ -276,7 +300,7 @@ class DatabaseController:
         etag = request.headers.get("ETag", "")
         if not etag:
             raise HTTPError(400, "a database needs an ETag (the MD5 of its bytes)")
-        self.offload(self._check_device, device)
+        self.offload(self._check_device, device, True)
 
         def belongs(info: Mapping[str, Any]) -> bool:
             return self.hash_path(str(info.get("account", "")),

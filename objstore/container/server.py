@@ -165,7 +165,7 @@ class ContainerController(DatabaseController):
         metadata = self.request_metadata(request, timestamp)
         nodes = account_nodes(request.headers)
         created, info = self.run(target.device, target.path, self._put_container, target,
-                                 timestamp, requested, new_policy, metadata)
+                                 timestamp, requested, new_policy, metadata, grows=True)
         if self._tell_account(request, target, info, nodes):
             raise HTTPError(404, f"account {target.account!r} does not exist")
         return respond(201 if created else 202,
@@ -210,7 +210,7 @@ class ContainerController(DatabaseController):
                                              fields, self._known_policy)
         nodes = account_nodes(request.headers)
         info = self.run(target.device, target.path, self._put_objects, target, [update],
-                        bool(nodes))
+                        bool(nodes), grows=not deleted)
         if info is not None:
             self._tell_account(request, target, info, nodes)
         elif self.reporter is not None:
@@ -237,6 +237,11 @@ class ContainerController(DatabaseController):
                 statuses.append(204 if op == "DELETE" else 201)
             except HTTPError as err:
                 statuses.append(err.status)
+        if any(not update.deleted for _, update in good) and not self.has_room(target.device):
+            for number, update in good:  # deletes free space: they still go in
+                if not update.deleted:
+                    statuses[number] = 507
+            good = [(number, update) for number, update in good if update.deleted]
         if good:
             try:
                 self.run(target.device, target.path, self._put_objects, target,
@@ -322,7 +327,7 @@ class ContainerController(DatabaseController):
         timestamp = header_timestamp(request)
         target = self._target(request, obj_allowed=False)
         metadata = self.request_metadata(request, timestamp)
-        self.run(target.device, target.path, self._post, metadata)
+        self.run(target.device, target.path, self._post, metadata, grows=True)
         return respond(204)
 
     @staticmethod

@@ -59,10 +59,11 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from objstore.common import free_space
 from objstore.common.crc import crc32
 from objstore.common.metadata import MetadataError, read_metadata_and_end, write_metadata
 from objstore.common.timestamp import Timestamp
-from objstore.obj import direct_writes, durable_names, free_space, hashes, layout, young_dirs
+from objstore.obj import direct_writes, durable_names, hashes, layout, young_dirs
 from objstore.obj.exceptions import (
     DiskFileDeleted, DiskFileDeviceUnavailable, DiskFileError, DiskFileExpired,
     DiskFileNoSpace, DiskFileNotFound, DiskFileQuarantined,

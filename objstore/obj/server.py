@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
-from objstore.common import constraints
+from objstore.common import constraints, free_space
 from objstore.common.config import option
 from objstore.common.http import (
     HTTPError, Request, Response, WSGIApp, canonical_header, check_conditions, header_fields,
@@ -39,7 +39,7 @@ from objstore.common.http_client import ConnectionPool
 from objstore.common.named_nodes import NamedNode
 from objstore.common.server import ServerConfig, install_cluster, server_main
 from objstore.common.timestamp import Timestamp
-from objstore.obj import expiring, free_space, hashes, put_footer, sync_receiver, updates
+from objstore.obj import expiring, hashes, put_footer, sync_receiver, updates
 from objstore.obj.update_batches import Expected, UpdateBatcher
 from objstore.obj.diskfile import DISK_CHUNK_SIZE, DiskFileManager, ObjectInfo
 from objstore.obj.exceptions import (

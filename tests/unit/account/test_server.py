@@ -296,3 +296,17 @@ def test_replicate(app: Any) -> None:
     assert (info["account"], info["container_count"], info["row_count"]) == ("AUTH_a", 1, 1)
     assert call(app, "REPLICATE", f"/sda/3/{'f' * 32}").status_int == 404
     assert call(app, "REPLICATE", f"/sda/3/{name_hash}/x").status_int == 400
+
+
+def test_a_device_past_its_reserve_refuses_what_grows_and_takes_what_frees(
+        app: Any, tmp_path: Path) -> None:
+    create(app)
+    report(app, "photos")
+    full = make_app(tmp_path, fallocate_reserve="100%")  # no disk is that empty
+    refused = [create(full), create(full, "/sda/3/AUTH_new"), report(full, "more"),
+               call(full, "POST", X_Timestamp=stamp(), X_Account_Meta_A="b")]
+    assert [r.status_int for r in refused] == [507] * 4
+    assert b"fallocate_reserve" in refused[0].body
+    assert report(full, "photos", put=ZERO, delete=stamp()).status_int == 204  # frees space
+    assert names(full) == []
+    assert AccountServerConfig().fallocate_reserve == "1%"

@@ -702,3 +702,30 @@ def test_a_malformed_update_is_refused_with_a_reason(app: Any) -> None:
     too_many = update(app, [record("PUT", f"o{i}") for i in range(1025)])
     assert too_many.status_int == 413
     assert listing(app) == []
+
+
+# -- fallocate_reserve ----------------------------------------------------------------
+
+
+def test_a_device_past_its_reserve_refuses_what_grows_and_takes_what_frees(app: Any,
+                                                                           tmp_path: Path) -> None:
+    create(app, X_Container_Meta_A="b")
+    put_object(app, "kept")
+    put_object(app, "gone")
+    name_hash = HASHER.hash_path("AUTH_a", "photos")
+    full = make_app(tmp_path, fallocate_reserve="100%")  # no disk is that empty
+    refused = [create(full, f"/sda/7/AUTH_a/{name}") for name in ("photos", "new")]
+    refused += [put_object(full, "more"), call(full, "POST", X_Timestamp=stamp(),
+                                                X_Container_Meta_A="c")]
+    refused.append(replicate(full, name_hash, {"op": "merge_syncs", "points": []}))
+    assert [r.status_int for r in refused] == [507] * 5
+    assert b"fallocate_reserve" in refused[0].body
+    batch = update(full, [record("PUT", "batched"), record("DELETE", "gone")])
+    assert msgpack.unpackb(batch.body) == [507, 204]  # deletes free space: they go in
+    assert call(full, "DELETE", f"{PATH}/kept", X_Timestamp=stamp()).status_int == 204
+    assert listing(full) == []
+    assert call(full, "REPLICATE", f"/sda/7/{name_hash}").status_int == 200  # reads go on
+    assert call(full, "DELETE", X_Timestamp=stamp()).status_int == 204
+    assert ContainerServerConfig().fallocate_reserve == "1%"  # Swift's default
+    with pytest.raises(ValueError, match="fallocate_reserve"):
+        ContainerServerConfig(fallocate_reserve="a lot")

@@ -11,7 +11,7 @@ import pytest
 from objstore.common.http import Request, wsgi_app
 from objstore.common.timestamp import Timestamp
 from objstore.obj.diskfile import DiskFileManager
-from objstore.obj.free_space import NONE, Reserve
+from objstore.common.free_space import NONE, Reserve
 from objstore.obj.server import ObjectController, ObjectServerConfig
 from ring.hashing import PathHasher
 
