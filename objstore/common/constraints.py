@@ -337,6 +337,16 @@ def check_object_creation(
     return ObjectCreation(length, delete_at)
 
 
+def check_client_content_type(content_type: str) -> None:
+    """400 for a ``swift_*`` parameter in a client's Content-Type, as in
+    Swift: those are the cluster's own (``swift_bytes`` sizes a versioned
+    object's link in listings) and a client could otherwise forge them."""
+    for parameter in content_type.split(";")[1:]:
+        if parameter.strip().lower().startswith("swift_"):
+            raise ConstraintError(400, "invalid Content-Type: swift_* is not a valid "
+                                       "parameter name")
+
+
 def check_listing_limit(
     value: str | None, target: Literal["account", "container"],
     *, limits: Constraints = DEFAULT_CONSTRAINTS,

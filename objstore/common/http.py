@@ -82,7 +82,8 @@ def wsgi_app(handler: Callable[[Request], Response], logger: logging.Logger) -> 
             response = error_response(err.status, err.reason, err.headers)
         except Exception:
             txn = request.headers.get("X-Trans-Id", "-")
-            logger.exception("%s %s failed (txn %s)", request.method, request.path_info, txn)
+            logger.exception("%s %s failed (txn %s)", request.method,
+                             environ.get("PATH_INFO", ""), txn)
             response = error_response(500, f"internal error, transaction {txn}")
         if response.content_length is None and isinstance(response.app_iter, list) \
                 and response.status_code not in _NO_LENGTH_STATUS \

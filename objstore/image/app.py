@@ -85,12 +85,12 @@ class ImageApp:
             response = from_error(request, err)
         except ClusterError as err:
             self.logger.error("%s %s: the cluster failed (%s): %s", request.method,
-                              request.path_info, request_id, err)
+                              environ.get("PATH_INFO", ""), request_id, err)
             response = error_response(request, 503, "The image store is unavailable; try "
                                                     f"again later ({request_id})")
         except Exception:
-            self.logger.exception("%s %s failed (%s)", request.method, request.path_info,
-                                  request_id)
+            self.logger.exception("%s %s failed (%s)", request.method,
+                                  environ.get("PATH_INFO", ""), request_id)
             response = error_response(request, 500, f"Internal error ({request_id})")
         response.headers["x-openstack-request-id"] = request_id
         return response(environ, start_response)  # type: ignore[no-any-return]

@@ -101,8 +101,9 @@ def from_quorum(answers: list[Answer], replicas: int, reason: str) -> Response:
         raise HTTPError(status, reason)
     response = Response(status=status, content_type=None, charset=None)
     response.headers.update(strip_backend(chosen.headers))
-    if status >= 400:
-        response.body = chosen.body or (reason.encode() + b"\n")
+    if status >= 400:  # a replica's own reason, else ours (a bare 404: not there)
+        response.body = chosen.body or ((b"not found" if status == 404 else reason.encode())
+                                        + b"\n")
         response.content_type = "text/plain"
     return response
 

@@ -145,6 +145,7 @@ class ObjectController(Controller):
     # -- PUT ---------------------------------------------------------------------
 
     def do_PUT(self, request: Request) -> Response:
+        _client_content_type(request)
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         fields = header_fields(request)
         try:
@@ -389,6 +390,7 @@ class ObjectController(Controller):
     # -- POST / DELETE -----------------------------------------------------------
 
     def do_POST(self, request: Request) -> Response:
+        _client_content_type(request)
         return self._write_all(request, "POST")
 
     def do_DELETE(self, request: Request) -> Response:
@@ -609,6 +611,16 @@ def read_piece(source: Any, buffer: memoryview, wait: float,
         if count < step or clock() - began >= wait:
             break
     return got
+
+
+def _client_content_type(request: Request) -> None:
+    """A client's Content-Type may carry no ``swift_*`` parameter (400);
+    filters' subrequests (``objstore.source``) set them."""
+    if "objstore.source" not in request.environ:
+        try:
+            constraints.check_client_content_type(request.headers.get("Content-Type", ""))
+        except constraints.ConstraintError as err:
+            raise HTTPError(err.status, err.reason) from None
 
 
 def _missed_nodes(per_slot: list[dict[str, str]], stored: set[int], missing: list[int],

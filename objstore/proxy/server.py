@@ -108,7 +108,9 @@ class ProxyApp:
         self.cache = InfoCache(conf.recheck_existence)
 
     def __call__(self, request: Request) -> Response:
-        if request.path_info == "/info":
+        # the raw WSGI path: webob's path_info decodes UTF-8 and raises (a
+        # 500) on a name that is not; split_path answers that 412
+        if request.environ.get("PATH_INFO") == "/info":
             return self.info(request)
         version, account, container, obj = (split_path(request, 2, 4, rest=True) + [None, None])[:4]
         obj = obj or None   # /v1/a/c/ is the container, as in Swift (static sites use it)

@@ -161,6 +161,13 @@ def test_a_container_replica_hears_of_a_write_its_object_server_dropped_mid_body
     ("PUT", "/c", {"X-Container-Read": ".bogus"}, 400),
     ("GET", "/c/o", {"Range": "bytes=50-60"}, 416),
     ("PATCH", "/c/o", {}, 405),
+    ("PUT", "/c%FF", {}, 412),          # not UTF-8: 412, as in Swift (was a 500)
+    ("PUT", "/c/o%FF", {}, 412),
+    ("GET", "/c/o%C3", {}, 412),
+    ("DELETE", "/c%FF", {}, 412),
+    ("PUT", "/c/o", {"Content-Type": "a/b;swift_bytes=5"}, 400),  # the cluster's own
+    ("POST", "/c/o", {"Content-Type": "a/b; Swift_X=1"}, 400),
+    ("COPY", "/c/o", {"Destination": "c/o2", "Content-Type": "a/b;swift_bytes=1"}, 400),
 ])
 def test_bad_input_is_a_4xx_with_a_reason(cluster: Cluster, method: str, suffix: str,
                                           extra: dict[str, str], status: int) -> None:
@@ -318,3 +325,12 @@ def stored_metadata(data: Path) -> dict[str, Any]:
         return read_metadata(fd)
     finally:
         os.close(fd)
+
+
+def test_deleting_what_is_not_there_says_so(cluster: Cluster) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    status, _, body = raw(cluster, "DELETE", f"{path}/c/never", headers=headers)
+    assert (status, body) == (404, b"not found\n")

@@ -40,6 +40,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from objstore.common import constraints
 from objstore.common.config import is_true
 from objstore.common.constraints import DEFAULT_CONSTRAINTS
 from objstore.common.http import error_response, HTTPError, new_trans_id, text_to_wsgi, WSGIApp
@@ -317,7 +318,11 @@ class Copy:
                                 and "HTTP_X_COPY_FROM" in environ):
             return self.app(environ, start_response)
         try:
+            if "objstore.source" not in environ:  # the client's own (see ObjectController)
+                constraints.check_client_content_type(environ.get("CONTENT_TYPE", ""))
             return self.copy(environ, path, start_response)
+        except constraints.ConstraintError as err:
+            return error_response(err.status, err.reason)(environ, start_response)
         except HTTPError as err:
             return error_response(err.status, err.reason, err.headers)(environ, start_response)
 

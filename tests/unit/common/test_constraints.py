@@ -14,6 +14,7 @@ from objstore.common.constraints import (
     ObjectCreation,
     check_account_name,
     check_api_version,
+    check_client_content_type,
     check_container_name,
     check_delete_headers,
     check_listing_limit,
@@ -518,3 +519,12 @@ def test_other_api_versions_are_400(version: str) -> None:
     with pytest.raises(ConstraintError, match="^unsupported API version ") as caught:
         check_api_version(version)
     assert caught.value.status == 400
+
+
+def test_a_clients_content_type_may_not_carry_the_clusters_own_parameters() -> None:
+    for fine in ("", "text/plain", "text/plain; charset=utf-8", "a/b;swiftly=1", "swift_/x"):
+        check_client_content_type(fine)
+    for forged in ("a/b;swift_bytes=5", "a/b; SWIFT_bytes=5", "a/b;x=1;swift_anything"):
+        with pytest.raises(ConstraintError) as caught:
+            check_client_content_type(forged)
+        assert caught.value.status == 400 and "swift_*" in caught.value.reason
