@@ -7,8 +7,8 @@ objects; both take the same query parameters and formats as Swift's:
   missing or non-numeric one is the maximum, 10,000; more is 412);
 * ``marker``, ``end_marker``, ``prefix``, ``delimiter``, ``path``: text
   (400 if not UTF-8, see ``http.query_params``), each at most as long
-  as the names it is compared with (400); the delimiter is a single
-  character below U+00FF (412, as in Swift);
+  as the names it is compared with (400); the delimiter may be any text,
+  several characters too, as Swift takes it;
 * ``reverse``: true, yes, on, 1, t or y;
 * ``format``: ``json``, ``xml`` or ``plain`` (anything else is plain);
   without it, the Accept header chooses among text/plain,
@@ -83,9 +83,7 @@ def listing_params(request: Request, target: Target, *,
                                  f"name ({longest})")
         if "\x00" in found.get(name, ""):
             raise HTTPError(400, f"{name} holds a NUL byte")
-    delimiter = found.get("delimiter", "")
-    if len(delimiter) > 1 or (delimiter and ord(delimiter) > 254):
-        raise HTTPError(412, f"bad delimiter {delimiter[:20]!r}: one character below U+00FF")
+    delimiter = found.get("delimiter", "")  # any text, as Swift takes now ("/", "-", "ab")
     try:
         limit = constraints.check_listing_limit(found.get("limit"), target, limits=limits)
     except constraints.ConstraintError as err:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from objstore.common import constraints
 from objstore.common.config import is_true
-from objstore.common.http import HTTPError, Request, Response, header_fields
+from objstore.common.http import HTTPError, Request, Response, header_fields, query_params
 from objstore.common.named_nodes import node_headers
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import acl, cors
@@ -36,6 +36,19 @@ CONTAINER_SETTINGS = ("x-container-read", "x-container-write", "x-versions-locat
 def trans_headers(request: Request) -> dict[str, str]:
     trans_id = request.environ.get("objstore.trans_id") or request.headers.get("X-Trans-Id")
     return {"X-Trans-Id": trans_id} if trans_id else {}
+
+
+def listing_headers(request: Request) -> dict[str, str]:
+    """A listing read's headers: the transaction and the client's Accept,
+    which picks the format when no ``format`` parameter does (Swift's)."""
+    accept = request.headers.get("Accept")
+    return {**trans_headers(request), **({"Accept": accept} if accept else {})}
+
+
+def listing_vary(request: Request) -> dict[str, str]:
+    """Without ``format``, a listing's format follows the Accept header:
+    caches must key on it (Swift says so then, and only then)."""
+    return {} if query_params(request, "format") else {"Vary": "Accept"}
 
 
 def passed_headers(request: Request, prefixes: tuple[str, ...],
@@ -139,7 +152,7 @@ class AccountController(Controller):
 
     def do_GET(self, request: Request, head: bool = False) -> Response:
         answer = read(self.app, request, self.ring, self.part, self.path,
-                      trans_headers(request), request.query_string or None)
+                      listing_headers(request), request.query_string or None)
         account_info = {"acl": dict(answer.headers).get("X-Account-Access-Control")}
         self.app.authorize(request, self.account, None, None, account_info=account_info)
         deleted = dict(answer.headers).get("X-Account-Status", "").lower() == "deleted"
@@ -148,11 +161,12 @@ class AccountController(Controller):
         if answer.status == 404 and deleted:
             # as Swift: Gone while the database (and the reaper's work) is there
             answer = dataclasses.replace(answer, status=410)
-        return without_owner_headers(request, respond(answer, head))
+        return without_owner_headers(request, respond(answer, head, listing_vary(request)))
 
     def _empty_listing(self, request: Request, head: bool) -> Response:
         headers = {"X-Account-Container-Count": "0", "X-Account-Object-Count": "0",
-                   "X-Account-Bytes-Used": "0", "X-Timestamp": Timestamp.now().normal}
+                   "X-Account-Bytes-Used": "0", "X-Timestamp": Timestamp.now().normal,
+                   **listing_vary(request)}
         wants = request.params.get("format", "") or request.accept.best_match(
             ["text/plain", "application/json", "application/xml"]) or "text/plain"
         if "json" in wants:
@@ -300,7 +314,7 @@ class ContainerController(Controller):
 
     def do_GET(self, request: Request, head: bool = False) -> Response:
         answer = read(self.app, request, self.ring, self.part, self.path,
-                      trans_headers(request), request.query_string or None)
+                      listing_headers(request), request.query_string or None)
         headers = dict(answer.headers)
         if answer.status < 300 or answer.status == 404:  # what object requests will ask
             remember_container(self.app, self.account, self.container, answer.status, headers)
@@ -308,8 +322,8 @@ class ContainerController(Controller):
                            container_info={"read": headers.get("X-Container-Read"),
                                            "write": headers.get("X-Container-Write")},
                            account_info=self._account_info(request))
-        return without_owner_headers(request, respond(answer, head,
-                                                      self._policy_headers(headers)))
+        return without_owner_headers(request, respond(
+            answer, head, {**self._policy_headers(headers), **listing_vary(request)}))
 
     def _account_info(self, request: Request) -> dict[str, Any] | None:
         if request.environ.get("objstore.authorize") is None:

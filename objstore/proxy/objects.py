@@ -404,7 +404,15 @@ class ObjectController(Controller):
                 delete_at = constraints.check_delete_headers(request.headers, time.time())
             except constraints.ConstraintError as err:
                 raise HTTPError(err.status, err.reason) from None
-            headers.update(passed_headers(request, OBJECT_HEADERS, ("content-type",)))
+            # A POST replaces all of an object's metadata, so a name it
+            # removes (X-Remove-Object-Meta-*) is simply left out, as Swift
+            # shows it (one sent empty stays, empty); an empty Content-Type
+            # is guessed from the name, as on a PUT.
+            for name, value in passed_headers(request, ("x-object-meta-",),
+                                              ("content-type",)).items():
+                if name.lower() == "content-type":
+                    value = value or self._content_type(request)
+                headers[name] = value
             if delete_at is not None:
                 headers["X-Delete-At"] = str(delete_at)
         degraded = method == "DELETE" and self._short_of_nodes()

@@ -334,3 +334,39 @@ def test_deleting_what_is_not_there_says_so(cluster: Cluster) -> None:
     assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
     status, _, body = raw(cluster, "DELETE", f"{path}/c/never", headers=headers)
     assert (status, body) == (404, b"not found\n")
+
+
+def test_a_listing_follows_the_accept_header_when_no_format_is_asked(cluster: Cluster) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    assert raw(cluster, "PUT", f"{path}/c/o", b"x", headers)[0] == 201
+    for where in (f"{path}/c", path):
+        status, got, body = raw(cluster, "GET", where, headers={**headers,
+                                                                "Accept": "application/json"})
+        assert status == 200 and got["Content-Type"] == "application/json; charset=utf-8"
+        assert json.loads(body)[0]["name"] in ("o", "c") and got["Vary"] == "Accept"
+        status, got, body = raw(cluster, "HEAD", where, headers={**headers, "Accept": "text/xml"})
+        assert got["Content-Type"] == "text/xml; charset=utf-8" and got["Vary"] == "Accept"
+        status, got, body = raw(cluster, "GET", f"{where}?format=plain",
+                                headers={**headers, "Accept": "application/json"})
+        assert got["Content-Type"].startswith("text/plain") and "Vary" not in got
+    status, _, body = raw(cluster, "GET", f"{path}/c", headers={**headers, "Accept": "image/png"})
+    assert status == 406 and body.strip()
+
+
+def test_a_post_replaces_the_metadata_as_swift_does(cluster: Cluster) -> None:
+    auth, url = token(cluster)
+    path = "/" + url.split("/", 3)[3]
+    headers = {"X-Auth-Token": auth}
+    assert raw(cluster, "PUT", f"{path}/c", headers=headers)[0] == 201
+    assert raw(cluster, "PUT", f"{path}/c/page.html", b"x", {
+        **headers, "Content-Type": "text/x-mine", "X-Object-Meta-A": "1"})[0] == 201
+    assert raw(cluster, "POST", f"{path}/c/page.html", headers={
+        **headers, "X-Remove-Object-Meta-A": "x", "X-Object-Meta-B": "", "X-Object-Meta-C": "3",
+        "Content-Type": ""})[0] == 202
+    _, got, _ = raw(cluster, "HEAD", f"{path}/c/page.html", headers=headers)
+    assert "X-Object-Meta-A" not in got  # removed: left out, not kept empty
+    assert (got["X-Object-Meta-B"], got["X-Object-Meta-C"]) == ("", "3")  # empty is kept
+    assert got["Content-Type"] == "text/html"  # an empty one is guessed from the name

@@ -54,14 +54,19 @@ def test_listing_params_defaults_and_values() -> None:
 @pytest.mark.parametrize(("query", "target", "status"), [
     ("marker=" + "x" * 257, "account", 400),
     ("prefix=" + "x" * 1025, "container", 400),
-    ("delimiter=%C3%BF%C3%BF", "container", 412),
-    ("delimiter=%C3%BF", "container", 412),  # U+00FF
+    ("delimiter=" + "d" * 1025, "container", 400),
     ("limit=10001", "account", 412),
 ])
 def test_listing_params_refused(query: str, target: str, status: int) -> None:
     with pytest.raises(HTTPError) as caught:
         listing_params(request(query), target)  # type: ignore[arg-type]
     assert caught.value.status == status and caught.value.reason
+
+
+def test_a_delimiter_may_be_any_text_as_swift_takes_it() -> None:
+    for query, delimiter in (("delimiter=ab", "ab"), ("delimiter=%C3%BF", "\u00ff"),
+                             ("delimiter=%C4%80%C4%80", "\u0100\u0100")):
+        assert listing_params(request(query), "container").delimiter == delimiter
 
 
 def test_a_long_container_marker_fits_an_object_listing() -> None:
