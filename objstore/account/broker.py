@@ -106,9 +106,10 @@ class AccountBroker(DatabaseBroker):
                         end_marker: str = "", prefix: str = "", delimiter: str = "",
                         reverse: bool = False) -> list[dict[str, Any]]:
         """A page of the listing, with Swift's semantics (``db_listing``):
-        ``{name, count, bytes, last_modified}`` per container and
-        ``{subdir}`` per rolled-up prefix."""
-        entries = self._list_rows(("put_timestamp", "object_count", "bytes_used"),
+        ``{name, count, bytes, last_modified, storage_policy_index}`` per
+        container and ``{subdir}`` per rolled-up prefix."""
+        entries = self._list_rows(("put_timestamp", "object_count", "bytes_used",
+                                   "storage_policy_index"),
                                   limit=limit, marker=marker, end_marker=end_marker,
                                   prefix=prefix, delimiter=delimiter, reverse=reverse)
         listing: list[dict[str, Any]] = []
@@ -116,9 +117,10 @@ class AccountBroker(DatabaseBroker):
             if isinstance(entry, Subdir):
                 listing.append({"subdir": entry.name})
                 continue
-            name, put_timestamp, count, used = entry
+            name, put_timestamp, count, used, policy_index = entry
             listing.append({"name": name, "count": count, "bytes": used,
-                            "last_modified": Timestamp(put_timestamp).isoformat})
+                            "last_modified": Timestamp(put_timestamp).isoformat,
+                            "storage_policy_index": policy_index})
         return listing
 
     def _resolve(self, current: Row | None, incoming: Row) -> Row:

@@ -203,7 +203,17 @@ class AccountController(DatabaseController):
             return headers, []
         arguments = dataclasses.asdict(params)
         arguments.pop("path")  # an account has no pseudo-directories to walk
-        return headers, broker.list_containers(**arguments)
+        return headers, [self._named_policy(entry)
+                         for entry in broker.list_containers(**arguments)]
+
+    def _named_policy(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A listed container's policy by name, as Swift lists it (left
+        out for an index this cluster no longer names)."""
+        index = entry.pop("storage_policy_index", None)
+        policy = None if index is None else self.policies.by_index(index)
+        if policy is not None:
+            entry["storage_policy"] = policy.name
+        return entry
 
     def _policy_headers(self, stats: Mapping[int, Mapping[str, int]]) -> dict[str, str]:
         """``X-Account-Storage-Policy-<Name>-Container-Count`` and its kin,

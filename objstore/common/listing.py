@@ -50,7 +50,7 @@ OFFERS: Final = ("text/plain", "application/json", "application/xml", "text/xml"
 _TEXT_PARAMS: Final = ("marker", "end_marker", "prefix", "delimiter", "path")
 _XML_DECLARATION: Final = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _OBJECT_FIELDS: Final = ("name", "hash", "bytes", "content_type", "last_modified")
-_CONTAINER_FIELDS: Final = ("name", "count", "bytes", "last_modified")
+_CONTAINER_FIELDS: Final = ("name", "count", "bytes", "last_modified", "storage_policy")
 
 Target = Literal["account", "container"]
 
@@ -187,7 +187,8 @@ def _xml(root_tag: str, name: str, item_tag: str, fields: Sequence[str],
         else:
             item = ElementTree.SubElement(root, item_tag)
             for field in fields:
-                ElementTree.SubElement(item, field).text = str(entry[field])
+                if field in entry:  # a container's policy may have no name any more
+                    ElementTree.SubElement(item, field).text = str(entry[field])
         if newlines:
             item.tail = "\n"
     return (_XML_DECLARATION + ElementTree.tostring(root, encoding="unicode")).encode("utf-8")

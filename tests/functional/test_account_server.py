@@ -65,7 +65,8 @@ def test_container_stats_reach_the_account(
         "X-Timestamp": put, "X-Backend-Storage-Policy-Index": "1", **tell})[0]
     assert status == 202  # made by the first PUT, which the account refused
     assert containers(account_server) == [
-        {"name": "c", "count": 0, "bytes": 0, "last_modified": Timestamp(put).isoformat}]
+        {"name": "c", "count": 0, "bytes": 0, "last_modified": Timestamp(put).isoformat,
+         "storage_policy": "silver"}]  # the container's policy by name, as Swift lists it
     where = {"X-Container-Host": container_server.host, "X-Container-Device": "sda",
              "X-Container-Partition": "4", "X-Backend-Storage-Policy-Index": "1"}
     for name, body in (("a", b"12345"), ("b", b"678")):

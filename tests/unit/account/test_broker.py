@@ -38,7 +38,7 @@ def test_a_listed_container_says_what_swift_says(broker: AccountBroker) -> None:
     broker.put_container("photos", Timestamp("1700000000.5"), ZERO, 3, 300)
     assert broker.list_containers() == [{
         "name": "photos", "count": 3, "bytes": 300,
-        "last_modified": "2023-11-14T22:13:20.500000"}]
+        "last_modified": "2023-11-14T22:13:20.500000", "storage_policy_index": 0}]
     assert broker.get_info()["account"] == "AUTH_a"
 
 

@@ -216,17 +216,21 @@ def test_listing_formats(app: Any) -> None:
     assert as_json.headers["Content-Type"] == "application/json; charset=utf-8"
     assert as_json.headers["X-Account-Container-Count"] == "5"
     assert json.loads(as_json.body) == [
-        {"name": "b-1", "count": 1, "bytes": 10, "last_modified": "2023-11-14T22:13:20.000010"},
-        {"name": "b-2", "count": 2, "bytes": 20, "last_modified": "2023-11-14T22:13:20.000020"},
+        {"name": "b-1", "count": 1, "bytes": 10, "last_modified": "2023-11-14T22:13:20.000010",
+         "storage_policy": "gold"},
+        {"name": "b-2", "count": 2, "bytes": 20, "last_modified": "2023-11-14T22:13:20.000020",
+         "storage_policy": "gold"},
     ]
     as_xml = call(app, "GET", f"{PATH}?delimiter=-&limit=2&prefix=b-", Accept="text/xml")
     assert as_xml.headers["Content-Type"] == "text/xml; charset=utf-8"
     assert as_xml.body == (b'<?xml version="1.0" encoding="UTF-8"?>\n<account name="AUTH_a">\n'
                            b'<container><name>b-1</name><count>1</count><bytes>10</bytes>'
                            b'<last_modified>2023-11-14T22:13:20.000010</last_modified>'
+                           b'<storage_policy>gold</storage_policy>'
                            b'</container>\n<container><name>b-2</name><count>2</count>'
                            b'<bytes>20</bytes><last_modified>2023-11-14T22:13:20.000020'
-                           b'</last_modified></container>\n</account>')
+                           b'</last_modified><storage_policy>gold</storage_policy></container>\n'
+                           b'</account>')
     rolled = call(app, "GET", f"{PATH}?delimiter=-&format=xml&marker=a&limit=1")
     assert rolled.body.endswith(b'<account name="AUTH_a">\n<subdir name="b-" />\n</account>')
     plain = call(app, "GET", f"{PATH}?delimiter=-")
