@@ -55,12 +55,25 @@ def update_headers(op: str, timestamp: Timestamp, metadata: Mapping[str, Any],
     if op == "PUT":
         # A filter may have the listing show other than the stored bytes (an
         # SLO manifest shows its whole object's size): sysmeta the PUT stored.
-        size = metadata.get(OVERRIDE + "Size", metadata["Content-Length"])
+        # The size shown goes in the row's content type (swift_bytes, which
+        # listings show as the size, as Swift keeps it); the row's size, which
+        # the container's and account's totals and quotas add up, stays the
+        # bytes stored here: segments and versions count where they live.
+        content_type = str(metadata.get("Content-Type", ""))
+        shown = metadata.get(OVERRIDE + "Size")
+        if shown is not None:
+            content_type = with_swift_bytes(content_type, int(shown))
         etag = metadata.get(OVERRIDE + "Etag", metadata["ETag"])
-        headers.update({"X-Size": str(size),
-                        "X-Content-Type": str(metadata.get("Content-Type", "")),
-                        "X-Etag": str(etag)})
+        headers.update({"X-Size": str(metadata["Content-Length"]),
+                        "X-Content-Type": content_type, "X-Etag": str(etag)})
     return headers
+
+
+def with_swift_bytes(content_type: str, size: int) -> str:
+    """``content_type`` with ``swift_bytes`` (any there replaced) ``size``."""
+    kept = [part for part in content_type.split(";")
+            if part.strip().partition("=")[0].strip().lower() != "swift_bytes"]
+    return ";".join([*kept, f"swift_bytes={size}"])
 
 
 def send_update(node: NamedNode, op: str, account: str, container: str, obj: str,

@@ -218,3 +218,22 @@ def test_swift_cli_200_mb_in_50_mb_segments(cluster: LargeObjectCluster, tmp_pat
             got.update(chunk)
     assert down.stat().st_size == 200 << 20 and got.hexdigest() == digest.hexdigest()
     assert len(ok(cluster.swift("list", "huge_segments")).split()) == 4
+
+
+def test_a_manifest_counts_its_own_bytes_in_the_totals_not_its_segments_again(
+        tester: Client) -> None:
+    """As in Swift: the listing shows the whole's size, but the container's
+    bytes used (which quotas and accounting add up) counts the manifest's
+    stored bytes, since its segments are counted where they live."""
+    parts = {"seg/a": os.urandom(40_000), "seg/b": os.urandom(30_000)}
+    items = upload_segments(tester, "tally-segs", parts)
+    assert tester("PUT", "tally")[0] in (201, 202)
+    manifest = json.dumps(items).encode()
+    assert put_manifest(tester, "tally/whole", items)[0] == 201
+    _, headers, body = tester("GET", "tally", query="format=json")
+    (entry,) = json.loads(body)
+    assert entry["bytes"] == 70_000 and "swift_bytes" not in entry["content_type"]
+    used = int(headers["X-Container-Bytes-Used"])
+    assert used < len(manifest) + 1000  # the stored manifest (as Swift stores it), not 70,000
+    _, got, _ = tester("GET", "tally-segs", query="format=json")
+    assert got["X-Container-Bytes-Used"] == "70000"

@@ -31,6 +31,7 @@ from typing import Final
 from objstore.common import constraints
 from objstore.common.http import HTTPError
 from objstore.common.timestamp import InvalidTimestamp, Timestamp
+from objstore.obj.updates import with_swift_bytes
 
 RESERVED: Final = "\x01"
 HIDDEN_PREFIX: Final = RESERVED + "versions" + RESERVED
@@ -108,9 +109,7 @@ def listed_timestamp(last_modified: str) -> Timestamp | None:
 
 def link_content_type(content_type: str, size: int) -> str:
     """The link's Content-Type: the version's, with ``swift_bytes`` its size."""
-    kept = [part for part in content_type.split(";")
-            if part.strip().partition("=")[0].strip().lower() != "swift_bytes"]
-    return ";".join([*kept, f"swift_bytes={size}"])
+    return with_swift_bytes(content_type, size)
 
 
 def link_of(headers: dict[str, str]) -> Timestamp | None:

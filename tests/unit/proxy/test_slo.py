@@ -345,7 +345,12 @@ def test_the_container_listing_shows_the_override_the_manifest_stored() -> None:
     stored = {"Content-Length": 900, "ETag": "manifest-md5", "Content-Type": "text/plain",
               "X-Object-Sysmeta-Container-Update-Override-Size": "123456"}
     headers = updates.update_headers("PUT", Timestamp(1), stored, 0, None)
-    assert (headers["X-Size"], headers["X-Etag"]) == ("123456", "manifest-md5")
+    # the listing's size rides in the content type; the row keeps the stored bytes
+    assert (headers["X-Size"], headers["X-Etag"]) == ("900", "manifest-md5")
+    assert headers["X-Content-Type"] == "text/plain;swift_bytes=123456"
+    stored["Content-Type"] = "text/plain;swift_bytes=1"  # one already there is replaced
+    assert updates.update_headers("PUT", Timestamp(1), stored, 0, None)[
+        "X-Content-Type"] == "text/plain;swift_bytes=123456"
     stored["X-Object-Sysmeta-Container-Update-Override-Etag"] = "whole"
     assert updates.update_headers("PUT", Timestamp(1), stored, 0, None)["X-Etag"] == "whole"
     plain = updates.update_headers("PUT", Timestamp(1), {"Content-Length": 9, "ETag": "e"}, 0,
