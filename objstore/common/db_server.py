@@ -167,7 +167,7 @@ class DatabaseController:
             raise HTTPError(507, f"device {device} is not mounted")
         if not os.path.isdir(path):
             raise HTTPError(507, f"device {device} does not exist")
-        if grows and not self.reserve.allows(path, 0):
+        if grows and not self.has_room(device):
             raise HTTPError(507, f"device {device} is full: it keeps {self.reserve} free "
                                  f"(fallocate_reserve)")
 

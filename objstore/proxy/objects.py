@@ -113,11 +113,7 @@ class ObjectController(Controller):
         if not nodes:
             return []
         paired = pairing(self.ring.get_part_nodes(self.part), nodes)
-        if degraded:
-            return [_named_containers(nodes, [index, *(other for other in range(len(nodes))
-                                                       if other != index)], part)
-                    for index in paired]
-        return [_named_containers(nodes, [index], part) for index in paired]
+        return [_named_replicas("Container", nodes, index, part, degraded) for index in paired]
 
     def _short_of_nodes(self) -> bool:
         """Whether fewer object servers can take a write now than it has
@@ -136,11 +132,8 @@ class ObjectController(Controller):
             return []
         container = expiring.queue_container(int(delete_at))
         part, nodes = self.app.rings.container.get_nodes(expiring.QUEUE_ACCOUNT, container)
-        replicas = [(node.ip, node.port, node.device) for node in nodes]
-        orders = [[index, *(other for other in range(len(nodes)) if other != index)]
-                  if degraded else [index] for index in range(len(nodes))]
-        return [{**nodes_headers("Delete-At", [replicas[index] for index in order], part),
-                 "X-Delete-At-Container": container} for order in orders]
+        return [{**_named_replicas("Delete-At", nodes, index, part, degraded),
+                 "X-Delete-At-Container": container} for index in range(len(nodes))]
 
     # -- PUT ---------------------------------------------------------------------
 
@@ -441,10 +434,10 @@ class ObjectController(Controller):
         queue replica of such a slot (the expirer lists one replica).
         ``stored``: the slots that took the write (each told its own
         replicas; with ``degraded`` each was named every container and
-        queue replica, so none is left to tell); ``stored_as``: the object's size and ETag
-        for a PUT. The
-        answer waits for these at most CATCH_UP_WAIT; a replica that does
-        not answer is left to replication, as before."""
+        queue replica, so none is left to tell); ``stored_as``: the
+        object's size and ETag for a PUT. The answer waits for these at
+        most CATCH_UP_WAIT; a replica that does not answer is left to
+        replication, as before."""
         replicas = len(self.ring.get_part_nodes(self.part))
         missing = [slot for slot in range(replicas) if slot not in stored]
         if degraded or not missing:
@@ -669,8 +662,11 @@ def _range_of(content_range: str | None) -> tuple[int, int | None]:
     return int(first), int(last)
 
 
-def _named_containers(nodes: list[Device], order: list[int], part: int) -> dict[str, str]:
-    """The headers naming these container replicas (``order``: indexes
-    into ``nodes``)."""
-    return nodes_headers("Container", [(nodes[index].ip, nodes[index].port, nodes[index].device)
-                                       for index in order], part)
+def _named_replicas(kind: str, nodes: list[Device], index: int, part: int,
+                    every: bool) -> dict[str, str]:
+    """The headers naming replica ``index`` of ``nodes`` (a ``kind``, of
+    ``part``) to an object server; with ``every``, all the others after it."""
+    order = [index, *(other for other in range(len(nodes)) if other != index)] \
+        if every else [index]
+    return nodes_headers(kind, [(nodes[i].ip, nodes[i].port, nodes[i].device) for i in order],
+                         part)
